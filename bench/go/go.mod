@@ -1,0 +1,3 @@
+module gort/bench
+
+go 1.19

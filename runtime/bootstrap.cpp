@@ -1,0 +1,77 @@
+// gort::run: the runtime's start (Go's rt0_go → schedinit → newproc(main)
+// → mstart) and its end when main returns.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <exception>
+
+#include "runtime2.h"
+
+namespace gort::rt {
+
+namespace {
+
+std::int32_t procs_from_env() {
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  std::int32_t procs = ncpu > 0 ? static_cast<std::int32_t>(ncpu) : 1;
+  if (const char* v = std::getenv("GOMAXPROCS")) {
+    char* end = nullptr;
+    long n = std::strtol(v, &end, 10);
+    // Go ignores a GOMAXPROCS it cannot parse or that is not positive.
+    if (end != v && *end == '\0' && n > 0) procs = n > kMaxProcs ? kMaxProcs : static_cast<std::int32_t>(n);
+  }
+  return procs;
+}
+
+void schedinit() {
+  sched.starttime = nanotime();
+  parsedebugvars();
+  stackinit();
+  m0 = m0init();
+  sched.lock.lock();
+  procresize_locked(procs_from_env());
+  sched.lock.unlock();
+}
+
+}  // namespace
+
+// The main goroutine returned (on whatever M it ran): the program ends.
+// m0 returns from gort::run at its next trip through the scheduler; every
+// other M parks for good at its next one (and so runs no more goroutines
+// while the process exits).
+void main_exited() {
+  sched.exiting.store(true);
+  sched.lock.lock();
+  bool m0_idle = m0->blocked;
+  sched.lock.unlock();
+  if (m0_idle) m0->park.wakeup();
+  poll_break();
+}
+
+}  // namespace gort::rt
+
+namespace gort::detail {
+
+using namespace gort::rt;
+
+FnSlot* run_begin() {
+  if (getm() != nullptr) fatal("gort::run called from a goroutine or runtime thread");
+  bool expected = false;
+  if (!sched.started.compare_exchange_strong(expected, true)) fatal("gort::run called twice");
+  std::set_terminate(on_terminate);
+  schedinit();
+  return newproc_begin();
+}
+
+int run_end(FnSlot* slot) {
+  newproc_end(slot);  // the main goroutine, goid 1, in m0's runnext
+  sched.mainstarted.store(true);
+  newm(sysmon, nullptr);
+  schedule_loop(m0);  // returns when main has returned
+  setg(nullptr);
+  return sched.exit_status;
+}
+
+void set_exit_status(int status) noexcept { sched.exit_status = status; }
+
+}  // namespace gort::detail

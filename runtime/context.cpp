@@ -1,0 +1,111 @@
+// Switching between a G and its M's g0, and the thread-local "current G".
+//
+// The scheduler runs on g0, the thread's own stack. A G leaves its M with
+// mcall(fn): it saves its registers on its stack (gort_swapctx), g0 resumes
+// in run_g below and runs fn(G) there — fn decides what becomes of the G
+// (parked, requeued, dead) — and then schedules the next G. A G is resumed
+// by run_g, which switches from g0 to the G's saved context.
+//
+// Three things must travel with a switch besides registers:
+//  - the current G pointer (thread-local tls_g),
+//  - the C++ exception state (__cxa_get_globals: caught exceptions and the
+//    uncaught count are per thread, but belong to the G),
+//  - the sanitizers' idea of the current stack (ASan fake stacks, TSan fibers).
+#include <cxxabi.h>
+
+#include <utility>
+
+#include "runtime2.h"
+#include "sanitizer.h"
+
+extern "C" void gort_swapctx(gort::rt::Gobuf* from, const gort::rt::Gobuf* to);
+extern "C" void gort_systemstack_switch(void (*fn)(void*), void* arg, std::uintptr_t sp);
+
+namespace gort::rt {
+
+namespace {
+thread_local G* tls_g = nullptr;
+thread_local M* tls_m = nullptr;
+
+// Swap the thread's C++ exception globals with the ones stored in gp. Done
+// once before a G runs and once after it switches out, on g0: the thread
+// then has the G's state exactly while the G runs, and g0's otherwise.
+void swap_eh(G* gp) {
+  auto* tg = reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
+  std::swap(*tg, gp->eh);
+}
+}  // namespace
+
+// noipa keeps GCC from deducing that these are pure and merging two calls
+// across a switch (a G may resume on another thread); clang never does that
+// for functions it cannot see into, and noinline keeps it from seeing.
+#if defined(__clang__)
+#define GORT_NOIPA __attribute__((noinline))
+#else
+#define GORT_NOIPA __attribute__((noipa))
+#endif
+
+GORT_NOIPA G* getg() {
+  asm volatile("" ::: "memory");
+  return tls_g;
+}
+GORT_NOIPA M* getm() {
+  asm volatile("" ::: "memory");
+  return tls_m;
+}
+GORT_NOIPA void setg(G* gp) {
+  tls_g = gp;
+  tls_m = gp ? gp->m : nullptr;
+}
+
+void acquirem() {
+  if (M* mp = getm()) mp->locks++;
+}
+void releasem() {
+  if (M* mp = getm()) mp->locks--;
+}
+
+// On g0: run gp until it switches back with mcall. Returns what the mcall
+// function returned (a G to run next without a trip through the scheduler).
+G* run_g(M* mp, G* gp) {
+  swap_eh(gp);
+  setg(gp);
+  san::switch_to(&mp->g0->asan_fake_stack, gp, /*leaving_for_good=*/false);
+  gort_swapctx(&mp->g0->sched, &gp->sched);
+  san::switched_back(mp->g0->asan_fake_stack);
+  setg(mp->g0);
+  swap_eh(gp);
+  G* from = gp;  // the G that called mcall is the one that ran
+  auto fn = mp->mcall_fn;
+  mp->mcall_fn = nullptr;
+  return fn(from);
+}
+
+void mcall(G* (*fn)(G*), bool exiting) {
+  M* mp = getm();
+  G* gp = mp->curg;
+  mp->mcall_fn = fn;
+  san::switch_to(&gp->asan_fake_stack, mp->g0, exiting);
+  gort_swapctx(&gp->sched, &mp->g0->sched);
+  // Resumed, possibly on another M: nothing read from TLS above is valid.
+  san::switched_back(gp->asan_fake_stack);
+}
+
+void systemstack(void (*fn)(void*), void* arg) {
+  M* mp = getm();
+  G* gp = getg();
+  if (mp == nullptr || gp == mp->g0) {
+    fn(arg);
+    return;
+  }
+  // g0 is suspended inside run_g at g0->sched.sp; the space below it, past
+  // the red zone, is free for as long as this G holds the M.
+  std::uintptr_t sp = mp->g0->sched.sp - 256;
+  san::switch_stack_begin(mp->g0);
+  setg(mp->g0);
+  gort_systemstack_switch(fn, arg, sp);
+  setg(gp);
+  san::switch_stack_end(gp);
+}
+
+}  // namespace gort::rt

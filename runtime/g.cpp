@@ -1,0 +1,248 @@
+// Gs: allocation and reuse, newproc (gort::go), the start and end of a
+// goroutine's life.
+#include <cstddef>
+
+#include "runtime2.h"
+#include "sanitizer.h"
+
+extern "C" void gort_gostart();
+
+namespace gort::rt {
+
+AllGs allgs;
+
+void allgadd(G* gp) {
+  allgs.lock.lock();
+  std::size_t n = allgs.len.load(std::memory_order_relaxed);
+  if (n == allgs.cap) {
+    // Grow by copying; the old array is kept (never freed) because readers
+    // without the lock may still be walking it.
+    std::size_t cap = allgs.cap ? allgs.cap * 2 : 1024;
+    G** grown = new G*[cap];
+    G** old = allgs.ptr.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < n; ++i) grown[i] = old[i];
+    allgs.ptr.store(grown, std::memory_order_release);
+    allgs.cap = cap;
+  }
+  allgs.ptr.load(std::memory_order_relaxed)[n] = gp;
+  allgs.len.store(n + 1, std::memory_order_release);
+  allgs.lock.unlock();
+}
+
+namespace {
+
+G* malg() {
+  G* gp = new G();
+  bool guarded = false;
+  if (!stackalloc(&gp->stack, &guarded)) {
+    fatal("runtime: cannot allocate a %zu-byte goroutine stack: out of memory or of memory mappings "
+          "(vm.max_map_count); %d goroutines exist",
+          stack_size(), sched.ngoroutines.load());
+  }
+  gp->guarded = guarded;
+  gp->tsan_fiber = san::new_fiber();
+  gp->atomicstatus.store(Gidle);
+  return gp;
+}
+
+// Put a dead G on pp's free list; move half to the global list when it
+// grows past 64.
+void gfput(P* pp, G* gp) {
+  if (pp == nullptr) {
+    sched.gflock.lock();
+    gp->schedlink = sched.gfree;
+    sched.gfree = gp;
+    sched.ngfree++;
+    sched.gflock.unlock();
+    return;
+  }
+  gp->schedlink = pp->gfree;
+  pp->gfree = gp;
+  pp->gfreecnt++;
+  if (pp->gfreecnt >= 64) {
+    sched.gflock.lock();
+    while (pp->gfreecnt >= 32) {
+      G* g = pp->gfree;
+      pp->gfree = g->schedlink;
+      pp->gfreecnt--;
+      g->schedlink = sched.gfree;
+      sched.gfree = g;
+      sched.ngfree++;
+    }
+    sched.gflock.unlock();
+  }
+}
+
+// Get a dead G from pp's free list, refilling it from the global list.
+G* gfget(P* pp) {
+  if (pp == nullptr) {
+    sched.gflock.lock();
+    G* gp = sched.gfree;
+    if (gp) {
+      sched.gfree = gp->schedlink;
+      sched.ngfree--;
+    }
+    sched.gflock.unlock();
+    return gp;
+  }
+  if (pp->gfree == nullptr && sched.gfree != nullptr) {
+    sched.gflock.lock();
+    while (pp->gfreecnt < 32 && sched.gfree) {
+      G* g = sched.gfree;
+      sched.gfree = g->schedlink;
+      sched.ngfree--;
+      g->schedlink = pp->gfree;
+      pp->gfree = g;
+      pp->gfreecnt++;
+    }
+    sched.gflock.unlock();
+  }
+  G* gp = pp->gfree;
+  if (gp) {
+    pp->gfree = gp->schedlink;
+    pp->gfreecnt--;
+  }
+  return gp;
+}
+
+G* g_of(detail::FnSlot* slot) {
+  return reinterpret_cast<G*>(reinterpret_cast<char*>(slot) - offsetof(G, fn));
+}
+
+// Lays out the frame gort_swapctx pops on a fresh stack, so that switching
+// to gp "returns" into gort_gostart with gp in r12 (switch_x86_64.S).
+void makectx(G* gp) {
+  std::uintptr_t top = (gp->stack.hi & ~std::uintptr_t{15}) - 16;  // sp at gort_gostart: 16-aligned
+  auto* frame = reinterpret_cast<std::uint64_t*>(top - 64);
+  frame[0] = 0x1F80 | (std::uint64_t{0x037F} << 32);  // default MXCSR, x87 control word
+  frame[1] = 0;                                        // r15
+  frame[2] = 0;                                        // r14
+  frame[3] = 0;                                        // r13
+  frame[4] = reinterpret_cast<std::uint64_t>(gp);      // r12
+  frame[5] = 0;                                        // rbx
+  frame[6] = 0;                                        // rbp
+  frame[7] = reinterpret_cast<std::uint64_t>(&gort_gostart);
+  reinterpret_cast<std::uint64_t*>(top)[0] = 0;  // a null "return address" above gort_gostart
+  gp->sched.sp = reinterpret_cast<std::uintptr_t>(frame);
+  gp->sched.pc = reinterpret_cast<std::uintptr_t>(&gort_gostart);
+  gp->sched.bp = 0;
+}
+
+std::int64_t newgoid(P* pp) {
+  // goids are handed out in batches of 16 per P (Go's _GoidCacheBatch).
+  constexpr std::int64_t kBatch = 16;
+  if (pp == nullptr) return sched.goidgen.fetch_add(1) + 1;
+  if (pp->goidcache == pp->goidcacheend) {
+    pp->goidcache = sched.goidgen.fetch_add(kBatch) + 1;
+    pp->goidcacheend = pp->goidcache + kBatch;
+  }
+  return pp->goidcache++;
+}
+
+G* goexit0(G* gp) {
+  M* mp = getm();
+  casgstatus(gp, Grunning, Gdead);
+  sched.ngoroutines.fetch_sub(1, std::memory_order_relaxed);
+  gp->m = nullptr;
+  gp->lockedm = nullptr;
+  gp->param = nullptr;
+  gp->waitreason = WaitReason::Zero;
+  gp->preempt = false;
+  gp->preempt_stop = false;
+  gp->eh = EhGlobals{};
+  mp->curg = nullptr;
+  gfput(mp->p, gp);
+  return nullptr;
+}
+
+}  // namespace
+
+}  // namespace gort::rt
+
+namespace gort::detail {
+
+using namespace gort::rt;
+
+FnSlot* newproc_begin() {
+  if (!sched.started.load(std::memory_order_relaxed)) fatal("gort::go called before gort::run");
+  M* mp = getm();
+  if (mp) mp->locks++;
+  G* gp = gfget(mp ? mp->p : nullptr);
+  if (gp == nullptr) {
+    gp = malg();
+    casgstatus(gp, Gidle, Gdead);
+    allgadd(gp);
+  }
+  if (mp) mp->locks--;
+  return &gp->fn;
+}
+
+void newproc_abort(FnSlot* slot) noexcept {
+  M* mp = getm();
+  gfput(mp ? mp->p : nullptr, g_of(slot));
+}
+
+__attribute__((noinline)) void newproc_end(FnSlot* slot) {
+  G* newg = g_of(slot);
+  M* mp = getm();
+  if (mp) mp->locks++;
+  P* pp = mp ? mp->p : nullptr;
+  makectx(newg);
+  G* parent = mp ? mp->curg : nullptr;
+  newg->parentgoid = parent ? parent->goid : 0;
+  newg->gopc = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
+  newg->startpc = reinterpret_cast<std::uintptr_t>(slot->invoke);
+  newg->goid = newgoid(pp);
+  newg->waitsince = 0;
+  newg->stackguard0.store(newg->stack.lo + kStackGuard, std::memory_order_relaxed);
+  sched.ngoroutines.fetch_add(1, std::memory_order_relaxed);
+  casgstatus(newg, Gdead, Grunnable);
+  if (pp) {
+    runqput(pp, newg, true);
+  } else {
+    // A thread that is not an M: the global queue, and wake a P for it.
+    sched.lock.lock();
+    globrunqput(newg);
+    sched.lock.unlock();
+  }
+  if (sched.mainstarted.load(std::memory_order_relaxed)) wakep();
+  if (mp) mp->locks--;
+}
+
+}  // namespace gort::detail
+
+namespace gort::rt {
+
+void main_exited();
+void goroutine_panicked();
+
+// Called by gort_gostart on the new G's stack; never returns.
+extern "C" [[noreturn]] void gort_goroutine_main(G* gp) {
+  san::switched_back(nullptr);
+  try {
+    gp->fn.invoke(gp->fn.buf);
+    gp->fn.destroy(gp->fn.buf);
+  } catch (...) {
+    goroutine_panicked();  // prints "panic: ..." and exits 2
+  }
+  // Reload: the G may have moved to another M while it ran.
+  if (gp->goid == 1) main_exited();
+  mcall(goexit0, /*exiting=*/true);
+  fatal("goexit: a dead goroutine was resumed");
+}
+
+}  // namespace gort::rt
+
+namespace gort {
+
+std::int64_t goid() noexcept {
+  rt::M* mp = rt::getm();
+  if (mp == nullptr || mp->curg == nullptr || rt::getg() != mp->curg) return 0;
+  return mp->curg->goid;
+}
+
+int num_goroutine() noexcept { return rt::sched.ngoroutines.load(std::memory_order_relaxed); }
+
+bool in_goroutine() noexcept { return goid() != 0; }
+
+}  // namespace gort

@@ -1,0 +1,5 @@
+// gort — Go's goroutine scheduler for C++. The umbrella header.
+#pragma once
+#include <gort/runtime.h>
+#include <gort/sync.h>
+#include <gort/time.h>

@@ -1,0 +1,101 @@
+#include "lock.h"
+
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "runtime2.h"
+
+namespace gort::rt {
+
+void futexsleep(std::atomic<std::uint32_t>* addr, std::uint32_t val, std::int64_t ns) {
+  timespec ts, *tsp = nullptr;
+  if (ns >= 0) {
+    ts.tv_sec = ns / 1000000000;
+    ts.tv_nsec = ns % 1000000000;
+    tsp = &ts;
+  }
+  // Spurious returns (EINTR, EAGAIN, timeout) are fine: every caller re-checks its condition.
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(addr), FUTEX_WAIT_PRIVATE, val, tsp, nullptr, 0);
+}
+
+void futexwakeup(std::atomic<std::uint32_t>* addr, int cnt) {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(addr), FUTEX_WAKE_PRIVATE, cnt, nullptr, nullptr, 0);
+}
+
+void procyield(int cycles) {
+  for (int i = 0; i < cycles; ++i) __builtin_ia32_pause();
+}
+
+void osyield() { sched_yield(); }
+
+// Go's lock_futex.go: spin actively a little (the holder is probably running
+// on another core and will release soon), then passively (sched_yield), then
+// sleep on the futex with key 2 so that unlock knows to wake someone.
+void Lock::lock() {
+  if (M* mp = getm()) mp->locks++;
+  std::uint32_t v = 0;
+  if (key_.compare_exchange_strong(v, 1, std::memory_order_acquire)) return;
+  std::uint32_t wait = v;
+  for (;;) {
+    for (int i = 0; i < 4; ++i) {
+      while (key_.load(std::memory_order_relaxed) == 0) {
+        v = 0;
+        if (key_.compare_exchange_weak(v, wait, std::memory_order_acquire)) return;
+      }
+      procyield(30);
+    }
+    for (int i = 0; i < 1; ++i) {
+      while (key_.load(std::memory_order_relaxed) == 0) {
+        v = 0;
+        if (key_.compare_exchange_weak(v, wait, std::memory_order_acquire)) return;
+      }
+      osyield();
+    }
+    v = key_.exchange(2, std::memory_order_acquire);
+    if (v == 0) return;
+    wait = 2;
+    futexsleep(&key_, 2, -1);
+  }
+}
+
+bool Lock::try_lock() {
+  std::uint32_t v = 0;
+  if (!key_.compare_exchange_strong(v, 1, std::memory_order_acquire)) return false;
+  if (M* mp = getm()) mp->locks++;
+  return true;
+}
+
+void Lock::unlock() {
+  if (key_.exchange(0, std::memory_order_release) == 2) futexwakeup(&key_, 1);
+  if (M* mp = getm()) mp->locks--;
+}
+
+void Note::wakeup() {
+  if (key_.exchange(1, std::memory_order_release) != 0) return;  // already woken: one-shot
+  futexwakeup(&key_, 1);
+}
+
+void Note::sleep() {
+  while (key_.load(std::memory_order_acquire) == 0) futexsleep(&key_, 0, -1);
+}
+
+bool Note::tsleep(std::int64_t ns) {
+  if (ns < 0) {
+    sleep();
+    return true;
+  }
+  std::int64_t deadline = nanotime() + ns;
+  while (key_.load(std::memory_order_acquire) == 0) {
+    std::int64_t left = deadline - nanotime();
+    if (left <= 0) return false;
+    futexsleep(&key_, 0, left);
+  }
+  return true;
+}
+
+}  // namespace gort::rt

@@ -1,0 +1,353 @@
+// Ms (OS threads) and handing Ps between them: newm, mstart, stopm, startm,
+// handoffp, wakep, the idle lists, and checkdead.
+#include <pthread.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "runtime2.h"
+#include "sanitizer.h"
+
+namespace gort::rt {
+
+namespace {
+constexpr std::size_t kMStackSize = 512 * 1024;  // g0 stacks: the scheduler, timers, dumps
+
+struct MStart {
+  M* mp;
+  void (*fn)();
+};
+
+void minit(M* mp) {
+  mp->procid = static_cast<pid_t>(syscall(SYS_gettid));
+  mp->g0->m = mp;
+  setg(mp->g0);
+  // The scheduler sleeps for precise deadlines (timers, sysmon): the
+  // default 50 µs of timer slack would be added to every one.
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void* addr;
+    std::size_t size;
+    pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+    mp->g0_stack_bottom = addr;
+    mp->g0_stack_size = size;
+    mp->g0->stack.lo = reinterpret_cast<std::uintptr_t>(addr);
+    mp->g0->stack.hi = mp->g0->stack.lo + size;
+  }
+  mp->g0->tsan_fiber = san::current_fiber();
+}
+
+void* mstart(void* arg) {
+  MStart st = *static_cast<MStart*>(arg);
+  delete static_cast<MStart*>(arg);
+  M* mp = st.mp;
+  minit(mp);
+  if (st.fn) st.fn();  // sysmon never returns; mspinning marks the M spinning
+  if (!mp->sysmon) {
+    if (mp->nextp) {
+      acquirep(mp->nextp);
+      mp->nextp = nullptr;
+    }
+    schedule_loop(mp);
+  }
+  // The M is leaving (idle for too long): it was taken off the idle list and
+  // out of mcount by stopm. It stays on allm, marked, for the inspector.
+  mp->exited = true;
+  setg(nullptr);
+  return nullptr;
+}
+
+void mspinning() { getm()->spinning = true; }
+
+M* allocm() {
+  M* mp = new M();
+  mp->g0 = new G();
+  mp->g0->m = mp;
+  mp->g0->goid = 0;
+  mp->fastrand = static_cast<std::uint64_t>(nanotime()) * 0x9E3779B97F4A7C15ull | 1;
+  return mp;
+}
+
+void mcommoninit(M* mp) {
+  sched.lock.lock();
+  mp->id = sched.mnext++;
+  sched.mcount++;
+  sched.lock.unlock();
+  M* head = allm.load();
+  do mp->alllink = head;
+  while (!allm.compare_exchange_weak(head, mp));
+}
+}  // namespace
+
+M* m0 = nullptr;
+std::atomic<M*> allm{nullptr};
+
+// m0: the thread that called gort::run.
+M* m0init() {
+  M* mp = allocm();
+  mcommoninit(mp);
+  mp->thread = pthread_self();
+  minit(mp);
+  return mp;
+}
+
+// Creates a new M running fn (if any) and then the scheduler with pp.
+void newm(void (*fn)(), P* pp) {
+  M* mp = allocm();
+  mp->nextp = pp;
+  if (fn == &mspinning) mp->spinning = true;
+  if (fn == &sysmon) {
+    mp->sysmon = true;
+    sched.lock.lock();
+    sched.nmsys++;  // before mcount counts it, so checkdead never sees sysmon as running user code
+    sched.lock.unlock();
+  }
+  mcommoninit(mp);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, kMStackSize);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  // Signals are delivered to the Ms on purpose (preemption): block nothing.
+  int err = pthread_create(&mp->thread, &attr, mstart, new MStart{mp, fn == &mspinning ? nullptr : fn});
+  pthread_attr_destroy(&attr);
+  if (err != 0)
+    fatal("newm: cannot create an OS thread (pthread_create: %s); threads in use: %d", std::strerror(err),
+          sched.mcount);
+}
+
+// Put mp on the idle list. sched.lock held.
+void mput(M* mp) {
+  mp->schedlink = sched.midle;
+  sched.midle = mp;
+  sched.nmidle++;
+  mp->blocked = true;
+  checkdead();
+}
+
+// Take an M off the idle list. sched.lock held.
+M* mget() {
+  M* mp = sched.midle;
+  if (mp) {
+    sched.midle = mp->schedlink;
+    sched.nmidle--;
+    mp->blocked = false;
+  }
+  return mp;
+}
+
+namespace {
+// Removes mp from the idle list if it is still there. sched.lock held.
+bool mremove(M* mp) {
+  for (M** pp = &sched.midle; *pp; pp = &(*pp)->schedlink) {
+    if (*pp == mp) {
+      *pp = mp->schedlink;
+      sched.nmidle--;
+      mp->blocked = false;
+      return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
+// Stops the current M until it is given a P (startm), then acquires it.
+// With may_exit, an M that stays idle longer than debug.idlethreadexit_ns
+// while another idle M exists leaves for good (Go never frees threads; a
+// C++ program that once needed 200 threads for blocking calls should not keep
+// them forever). Returns false then, and the caller ends the thread.
+bool stopm(bool may_exit) {
+  M* mp = getm();
+  if (mp->locks != 0) fatal("stopm holding locks");
+  if (mp->p) fatal("stopm holding p");
+  if (mp->spinning) fatal("stopm spinning");
+  sched.lock.lock();
+  mput(mp);
+  sched.lock.unlock();
+  for (;;) {
+    std::int64_t timeout = (may_exit && mp != m0 && !mp->lockedg) ? debug.idlethreadexit_ns : -1;
+    if (mp->park.tsleep(timeout)) break;
+    sched.lock.lock();
+    if (sched.nmidle > 1 && mremove(mp)) {
+      sched.mcount--;
+      sched.nmfreed++;
+      sched.lock.unlock();
+      return false;
+    }
+    sched.lock.unlock();
+  }
+  mp->park.clear();
+  if (sched.exiting.load()) return true;
+  if (mp->nextp) {
+    acquirep(mp->nextp);
+    mp->nextp = nullptr;
+  }
+  return true;
+}
+
+// Schedules some M to run pp (creating an M if necessary). If pp is null,
+// tries to get an idle P; if there is none, does nothing. If spinning, the
+// caller has incremented nmspinning and the new M starts spinning.
+void startm(P* pp, bool spinning) {
+  acquirem();
+  sched.lock.lock();
+  if (pp == nullptr) {
+    pp = pidleget();
+    if (pp == nullptr) {
+      sched.lock.unlock();
+      if (spinning) {
+        // The caller incremented nmspinning, but there are no idle Ps, so
+        // it's okay to just undo the increment and give up.
+        if (sched.nmspinning.fetch_sub(1) - 1 < 0) fatal("startm: negative nmspinning");
+      }
+      releasem();
+      return;
+    }
+  }
+  M* nmp = mget();
+  if (nmp == nullptr) {
+    sched.lock.unlock();
+    newm(spinning ? &mspinning : nullptr, pp);
+    releasem();
+    return;
+  }
+  sched.lock.unlock();
+  if (nmp->spinning) fatal("startm: m is spinning");
+  if (nmp->nextp) fatal("startm: m has p");
+  if (spinning && !runqempty(pp)) fatal("startm: p has runnable gs");
+  // The caller incremented nmspinning, so set m.spinning in the new M.
+  nmp->spinning = spinning;
+  nmp->nextp = pp;
+  nmp->park.wakeup();
+  releasem();
+}
+
+// Hands off P from a syscall or locked M. Always runs without a P.
+void handoffp(P* pp) {
+  // if it has local work, start it straight away
+  if (!runqempty(pp) || sched.runqsize.load() != 0) {
+    startm(pp, false);
+    return;
+  }
+  // no local work, check that there are no spinning/idle M's,
+  // otherwise our help is not required
+  std::int32_t zero = 0;
+  if (sched.nmspinning.load() + sched.npidle.load() == 0 && sched.nmspinning.compare_exchange_strong(zero, 1)) {
+    startm(pp, true);
+    return;
+  }
+  sched.lock.lock();
+  if (sched.gcwaiting.load()) {
+    pp->status.store(Pgcstop);
+    if (--sched.stopwait == 0) sched.stopnote.wakeup();
+    sched.lock.unlock();
+    return;
+  }
+  if (sched.runqsize.load() != 0) {
+    sched.lock.unlock();
+    startm(pp, false);
+    return;
+  }
+  // If this is the last running P and nobody waits for timers, an M must
+  // stay around to run them.
+  if (sched.npidle.load() == gomaxprocs.load() - 1 && pp->timer0when.load() != 0 && !sched.polling.load()) {
+    sched.lock.unlock();
+    startm(pp, false);
+    return;
+  }
+  std::int64_t when = pp->timer0when.load();
+  pidleput(pp);
+  sched.lock.unlock();
+  if (when != 0) timers_wake_poller(when);
+}
+
+// Tries to add one more P to execute Gs. Called when a G is made runnable.
+void wakep() {
+  if (sched.npidle.load(std::memory_order_acquire) == 0) return;
+  // Be conservative about spinning threads: one at a time.
+  std::int32_t zero = 0;
+  if (sched.nmspinning.load(std::memory_order_acquire) != 0 || !sched.nmspinning.compare_exchange_strong(zero, 1))
+    return;
+  startm(nullptr, true);
+}
+
+// Put pp on the idle list. sched.lock held.
+void pidleput(P* pp) {
+  if (!runqempty(pp)) fatal("pidleput: P has non-empty run queue");
+  pp->link = sched.pidle;
+  sched.pidle = pp;
+  sched.npidle.fetch_add(1);
+}
+
+// Take a P off the idle list. sched.lock held.
+P* pidleget() {
+  P* pp = sched.pidle;
+  if (pp) {
+    sched.pidle = pp->link;
+    sched.npidle.fetch_sub(1);
+  }
+  return pp;
+}
+
+void acquirep(P* pp) {
+  M* mp = getm();
+  if (mp->p || pp->m || pp->status.load() != Pidle)
+    fatal("acquirep: invalid p state (m->p=%p p->m=%p p->status=%u)", static_cast<void*>(mp->p),
+          static_cast<void*>(pp->m), pp->status.load());
+  mp->p = pp;
+  pp->m = mp;
+  pp->status.store(Prunning);
+  if (sched.sysmonwait.load(std::memory_order_relaxed)) wake_sysmon();
+}
+
+P* releasep() {
+  M* mp = getm();
+  P* pp = mp->p;
+  if (pp == nullptr || pp->m != mp || pp->status.load() != Prunning)
+    fatal("releasep: invalid p state");
+  mp->p = nullptr;
+  pp->m = nullptr;
+  pp->status.store(Pidle);
+  return pp;
+}
+
+// Checks for deadlock: no M is running user code and nothing will ever wake
+// a G. sched.lock held.
+void checkdead() {
+  if (sched.exiting.load() || !sched.mainstarted.load()) return;
+  std::int32_t run = sched.mcount - sched.nmidle - sched.nmidlelocked - sched.nmsys;
+  if (run > 0) return;
+  if (run < 0) fatal("checkdead: inconsistent counts: mcount=%d nmidle=%d nmidlelocked=%d nmsys=%d",
+                     sched.mcount, sched.nmidle, sched.nmidlelocked, sched.nmsys);
+  int grunning = 0;
+  std::size_t n = allgs.len.load(std::memory_order_acquire);
+  G** gs = allgs.ptr.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < n; ++i) {
+    G* gp = gs[i];
+    switch (readgstatus(gp) & ~Gscan) {
+      case Gwaiting:
+      case Gpreempted:
+        grunning++;
+        break;
+      case Grunnable:
+      case Grunning:
+      case Gsyscall:
+        fatal("checkdead: runnable g (goroutine %lld, status %s)", static_cast<long long>(gp->goid),
+              gstatus_string(readgstatus(gp)));
+      default:
+        break;
+    }
+  }
+  if (grunning == 0) fatal("no goroutines (main called runtime.Goexit) - deadlock!");
+  // There are no goroutines running, so we can look at the Ps' timers.
+  std::int32_t procs = gomaxprocs.load();
+  for (std::int32_t i = 0; i < procs; ++i)
+    if (allp[i]->timer0when.load() != 0) return;
+  sched.lock.unlock();
+  fatal("all goroutines are asleep - deadlock!");
+}
+
+}  // namespace gort::rt

@@ -1,0 +1,199 @@
+// Fatal errors and panics, in Go's words and with Go's exit status 2.
+//
+// fatal(): the runtime found something it cannot continue from (deadlock,
+// corrupted state, misuse). Prints "fatal error: ..." and every goroutine.
+// Panics: an exception escaped a goroutine, or a sync misuse Go reports as a
+// panic. Prints "panic: ..." and the panicking goroutine (all of them with
+// GOTRACEBACK=all, as in Go).
+// Only the first thread to die prints; any other that fails meanwhile parks.
+#include <cxxabi.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <typeinfo>
+
+#include "runtime2.h"
+#include "traceback.h"
+
+namespace gort::rt {
+
+const char* waitreason_string(WaitReason r) {
+  switch (r) {
+    case WaitReason::Zero: return "";
+    case WaitReason::ChanReceiveNilChan: return "chan receive (nil chan)";
+    case WaitReason::ChanSendNilChan: return "chan send (nil chan)";
+    case WaitReason::Select: return "select";
+    case WaitReason::SelectNoCases: return "select (no cases)";
+    case WaitReason::ChanReceive: return "chan receive";
+    case WaitReason::ChanSend: return "chan send";
+    case WaitReason::Semacquire: return "semacquire";
+    case WaitReason::Sleep: return "sleep";
+    case WaitReason::SyncMutexLock: return "sync.Mutex.Lock";
+    case WaitReason::Preempted: return "preempted";
+    case WaitReason::IOWait: return "IO wait";
+    case WaitReason::StopTheWorld: return "stop the world";
+    case WaitReason::Count: break;
+  }
+  return "?";
+}
+
+const char* gstatus_string(std::uint32_t s) {
+  switch (s & ~Gscan) {
+    case Gidle: return "idle";
+    case Grunnable: return "runnable";
+    case Grunning: return "running";
+    case Gsyscall: return "syscall";
+    case Gwaiting: return "waiting";
+    case Gdead: return "dead";
+    case Gpreempted: return "preempted";
+  }
+  return "???";
+}
+
+namespace {
+
+std::atomic<int> dying{0};
+
+[[noreturn]] void park_dying_thread() {
+  std::atomic<std::uint32_t> never{0};
+  for (;;) futexsleep(&never, 0, -1);
+}
+
+// Claims the right to print the death message; a second thread that dies
+// meanwhile waits here for the first to end the process.
+void startpanic() {
+  if (dying.fetch_add(1) != 0) park_dying_thread();
+}
+
+[[noreturn]] void die() {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  _exit(2);
+}
+
+G* current_user_g() {
+  M* mp = getm();
+  G* gp = mp ? mp->curg : nullptr;
+  return (gp && getg() == gp) ? gp : nullptr;
+}
+
+bool traceback_all() {
+  const char* t = std::getenv("GOTRACEBACK");
+  return t && (std::strcmp(t, "all") == 0 || std::strcmp(t, "system") == 0 || std::strcmp(t, "crash") == 0);
+}
+
+void print_current(G* gp) {
+  fdprintf(2, "goroutine %lld [running]:\n", static_cast<long long>(gp->goid));
+  traceback_current(2);
+  print_created_by(2, gp);
+}
+
+std::string describe_current_exception() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    int st = 0;
+    char* name = abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &st);
+    std::string s = (st == 0 && name) ? name : typeid(e).name();
+    std::free(name);
+    return s + ": " + e.what();
+  } catch (const char* s) {
+    return s;
+  } catch (const std::string& s) {
+    return s;
+  } catch (long long v) {
+    return "(long long) " + std::to_string(v);
+  } catch (long v) {
+    return "(long) " + std::to_string(v);
+  } catch (int v) {
+    return "(int) " + std::to_string(v);
+  } catch (...) {
+    std::type_info* t = abi::__cxa_current_exception_type();
+    if (t == nullptr) return "(unknown C++ exception)";
+    int st = 0;
+    char* name = abi::__cxa_demangle(t->name(), nullptr, nullptr, &st);
+    std::string s = std::string("(") + ((st == 0 && name) ? name : t->name()) + ") C++ exception";
+    std::free(name);
+    return s;
+  }
+}
+
+}  // namespace
+
+void dump_goroutines(int fd, G* current) {
+  std::int64_t now = nanotime();
+  std::size_t n = allgs.len.load(std::memory_order_acquire);
+  G** gs = allgs.ptr.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < n; ++i) {
+    G* gp = gs[i];
+    if (gp == current) continue;
+    std::uint32_t st = readgstatus(gp) & ~Gscan;
+    if (st == Gdead || st == Gidle) continue;
+    const char* what = st == Gwaiting && gp->waitreason != WaitReason::Zero ? waitreason_string(gp->waitreason)
+                                                                           : gstatus_string(st);
+    fdprintf(fd, "\ngoroutine %lld [%s", static_cast<long long>(gp->goid), what);
+    if (st == Gwaiting && gp->waitsince != 0 && now - gp->waitsince >= 60'000'000'000)
+      fdprintf(fd, ", %lld minutes", static_cast<long long>((now - gp->waitsince) / 60'000'000'000));
+    if (gp->lockedm) fdprintf(fd, ", locked to thread");
+    fdprintf(fd, "]:\n");
+    if (st == Grunning || st == Gsyscall)
+      fdprintf(fd, "\tgoroutine running on other thread; stack unavailable\n");
+    else
+      traceback_parked(fd, gp);
+    print_created_by(fd, gp);
+  }
+}
+
+void fatal(const char* fmt, ...) {
+  startpanic();
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fdprintf(2, "fatal error: %s\n", msg);
+  G* gp = current_user_g();
+  if (gp) {
+    fdprintf(2, "\n");
+    print_current(gp);
+  }
+  dump_goroutines(2, gp);
+  die();
+}
+
+void gopanic_message(const char* msg) {
+  startpanic();
+  fdprintf(2, "panic: %s\n\n", msg);
+  G* gp = current_user_g();
+  if (gp) print_current(gp);
+  if (traceback_all() || !gp) dump_goroutines(2, gp);
+  die();
+}
+
+// An exception escaped a goroutine's function: called in the catch block.
+void goroutine_panicked() {
+  std::string what = describe_current_exception();
+  gopanic_message(what.c_str());
+}
+
+// std::terminate (an exception through noexcept, a throw during unwinding):
+// say so in the same format instead of a bare abort.
+void on_terminate() {
+  std::string what = std::current_exception() ? describe_current_exception() : "std::terminate called";
+  startpanic();
+  fdprintf(2, "fatal error: std::terminate: %s\n", what.c_str());
+  G* gp = current_user_g();
+  if (gp) {
+    fdprintf(2, "\n");
+    print_current(gp);
+  }
+  dump_goroutines(2, gp);
+  die();
+}
+
+}  // namespace gort::rt

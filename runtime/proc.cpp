@@ -1,0 +1,418 @@
+// The scheduler: find a runnable G and run it (Go's proc.go).
+//
+// Every M runs schedule_loop on its g0. The loop asks find_runnable for a G,
+// runs it until it switches back (mcall), lets the mcall function decide the
+// G's fate, and goes round again. find_runnable looks, in order, at:
+//   1. every 61st schedtick, one G of the global queue (fairness: otherwise
+//      two Gs that keep readying each other on one P starve the global queue);
+//   2. the local runnext and ring;
+//   3. the global queue (a batch);
+//   4. other Ps: steal half of a random victim's ring, several rounds, in the
+//      last round also their runnext and their due timers;
+// and then gives the P up and stops the M (after re-checking everything, so
+// that no work submitted meanwhile is missed: see the "spinning" comments).
+//
+// Spinning Ms: an M looking for work without finding it yet is spinning. At
+// most half the busy Ps' worth of Ms spin at once. A spinning M that finds
+// work calls wakep() to wake another one in its place; that way bursts of new
+// work spread over idle Ps without waking every thread for every G.
+#include <climits>
+
+#include "runtime2.h"
+
+namespace gort::rt {
+
+std::uint32_t readgstatus(G* gp) { return gp->atomicstatus.load(std::memory_order_acquire); }
+
+void casgstatus(G* gp, std::uint32_t oldval, std::uint32_t newval) {
+  std::uint32_t v = oldval;
+  if (!gp->atomicstatus.compare_exchange_strong(v, newval, std::memory_order_acq_rel))
+    fatal("casgstatus: bad incoming values: goroutine %lld has status %s, expected %s (to %s)",
+          static_cast<long long>(gp->goid), gstatus_string(v), gstatus_string(oldval), gstatus_string(newval));
+}
+
+namespace {
+
+G* globrunqget_locked(P* pp, std::int32_t max) {
+  sched.lock.lock();
+  G* gp = globrunqget(pp, max);
+  sched.lock.unlock();
+  return gp;
+}
+
+// A different random permutation of 0..n-1 per call: a random start and a
+// random step coprime with n (Go's randomOrder).
+struct RandomOrder {
+  std::uint32_t n, pos, inc, i = 0;
+  explicit RandomOrder(std::uint32_t count) : n(count) {
+    pos = fastrandn(n);
+    inc = 1;
+    if (n > 1) {
+      std::uint32_t start = fastrandn(n - 1) + 1;
+      for (std::uint32_t k = 0; k < n; ++k) {
+        std::uint32_t c = (start + k - 1) % (n - 1) + 1;
+        std::uint32_t a = c, b = n;
+        while (b) {
+          std::uint32_t t = a % b;
+          a = b;
+          b = t;
+        }
+        if (a == 1) {
+          inc = c;
+          break;
+        }
+      }
+    }
+  }
+  bool done() const { return i == n; }
+  std::uint32_t position() const { return pos; }
+  void next() {
+    ++i;
+    pos = (pos + inc) % n;
+  }
+};
+
+// Stop the current M for the duration of a stop-the-world.
+void gcstopm() {
+  M* mp = getm();
+  if (!sched.gcwaiting.load()) fatal("gcstopm: not waiting for gc");
+  if (mp->spinning) {
+    mp->spinning = false;
+    if (sched.nmspinning.fetch_sub(1) - 1 < 0) fatal("gcstopm: negative nmspinning");
+  }
+  P* pp = releasep();
+  sched.lock.lock();
+  pp->status.store(Pgcstop);
+  if (--sched.stopwait == 0) sched.stopnote.wakeup();
+  sched.lock.unlock();
+  stopm(/*may_exit=*/false);
+}
+
+// Looks for work on other Ps. *new_work: timers ran or the world is
+// stopping, so the caller should look again from the top.
+G* steal_work(M* mp, std::int64_t now, bool* inherit_time, bool* new_work, std::int64_t* poll_until) {
+  P* pp = mp->p;
+  bool ran_timer = false;
+  constexpr int kStealTries = 4;
+  for (int i = 0; i < kStealTries; ++i) {
+    bool steal_timers_or_runnext = i == kStealTries - 1;
+    std::int32_t n = gomaxprocs.load(std::memory_order_relaxed);
+    for (RandomOrder e(static_cast<std::uint32_t>(n)); !e.done(); e.next()) {
+      if (sched.gcwaiting.load(std::memory_order_relaxed) || sched.exiting.load(std::memory_order_relaxed)) {
+        *new_work = true;
+        return nullptr;
+      }
+      P* p2 = allp[e.position()];
+      if (p2 == pp) continue;
+      // Timers of p2 are due and p2's M may be busy or gone: run them here.
+      // Only on the last round, so that plain stealing is tried first.
+      if (steal_timers_or_runnext) {
+        std::int64_t w = p2->timer0when.load(std::memory_order_acquire);
+        if (w != 0 && w <= now) {
+          std::int64_t next = checktimers(p2, now);
+          ran_timer = true;
+          if (next != 0 && (*poll_until == 0 || next < *poll_until)) *poll_until = next;
+          // Running a timer may have readied a G onto our P.
+          if (G* gp = runqget(pp, inherit_time)) return gp;
+        } else if (w != 0 && (*poll_until == 0 || w < *poll_until)) {
+          *poll_until = w;
+        }
+      }
+      if (p2->status.load(std::memory_order_relaxed) != Pidle) {
+        if (G* gp = runqsteal(pp, p2, steal_timers_or_runnext)) {
+          *inherit_time = false;
+          return gp;
+        }
+      }
+    }
+  }
+  *new_work = ran_timer;
+  return nullptr;
+}
+
+// Finds a runnable G, blocking (stopm) until there is one. nullptr means the
+// program is exiting.
+G* find_runnable(M* mp, bool* inherit_time) {
+top:
+  if (sched.exiting.load(std::memory_order_relaxed)) return nullptr;
+  P* pp = mp->p;
+  if (sched.gcwaiting.load(std::memory_order_relaxed)) {
+    gcstopm();
+    goto top;
+  }
+
+  std::int64_t now = nanotime();
+  std::int64_t poll_until = checktimers(pp, now);
+
+  // Fairness: every 61st schedtick look at the global queue first.
+  if (pp->schedtick % 61 == 0 && sched.runqsize.load(std::memory_order_relaxed) > 0) {
+    if (G* gp = globrunqget_locked(pp, 1)) {
+      *inherit_time = false;
+      return gp;
+    }
+  }
+
+  if (G* gp = runqget(pp, inherit_time)) return gp;
+
+  if (sched.runqsize.load(std::memory_order_relaxed) != 0) {
+    if (G* gp = globrunqget_locked(pp, 0)) {
+      *inherit_time = false;
+      return gp;
+    }
+  }
+
+  // Spinning Ms: steal work from other Ps. Limit the number of spinning Ms
+  // to half the number of busy Ps: this keeps CPU use reasonable when
+  // GOMAXPROCS>1 but parallelism is low.
+  {
+    std::int32_t procs = gomaxprocs.load(std::memory_order_relaxed);
+    if (mp->spinning ||
+        2 * sched.nmspinning.load(std::memory_order_relaxed) < procs - sched.npidle.load(std::memory_order_relaxed)) {
+      if (!mp->spinning) {
+        mp->spinning = true;
+        sched.nmspinning.fetch_add(1);
+      }
+      bool new_work = false;
+      if (G* gp = steal_work(mp, now, inherit_time, &new_work, &poll_until)) return gp;
+      if (new_work) goto top;  // there may be new timer or GC work; restart to discover it
+    }
+  }
+
+  // Nothing to do: give up the P. Before dropping it, look at the global
+  // queue once more with the lock held.
+  sched.lock.lock();
+  if (sched.gcwaiting.load() || sched.exiting.load()) {
+    sched.lock.unlock();
+    goto top;
+  }
+  if (sched.runqsize.load(std::memory_order_relaxed) != 0) {
+    G* gp = globrunqget(pp, 0);
+    sched.lock.unlock();
+    *inherit_time = false;
+    return gp;
+  }
+  if (releasep() != pp) fatal("findrunnable: wrong p");
+  pidleput(pp);
+  sched.lock.unlock();
+
+  // Delicate dance: a thread transitions from spinning to non-spinning, while
+  // a producer may submit work concurrently. The producer does
+  // "submit work; if nmspinning == 0 and an idle P exists, wake an M", we do
+  // "nmspinning--; re-check all queues". Either we see the work or the
+  // producer sees nmspinning == 0 and our idle P, and wakes someone.
+  bool was_spinning = mp->spinning;
+  if (mp->spinning) {
+    mp->spinning = false;
+    if (sched.nmspinning.fetch_sub(1) - 1 < 0) fatal("findrunnable: negative nmspinning");
+    std::int32_t procs = gomaxprocs.load(std::memory_order_relaxed);
+    for (std::int32_t i = 0; i < procs; ++i) {
+      if (!runqempty(allp[i])) {
+        sched.lock.lock();
+        P* p2 = pidleget();
+        sched.lock.unlock();
+        if (p2) {
+          acquirep(p2);
+          mp->spinning = true;
+          sched.nmspinning.fetch_add(1);
+          goto top;
+        }
+        break;
+      }
+    }
+    std::int64_t w = earliest_timer();
+    if (w != 0 && (poll_until == 0 || w < poll_until)) poll_until = w;
+  }
+  (void)was_spinning;
+
+  // Timers pending somewhere: one M at a time waits for the earliest one
+  // (this is the job Go's netpoller does for timers).
+  if (poll_until != 0) {
+    bool expected = false;
+    if (sched.polling.compare_exchange_strong(expected, true)) {
+      sched.pollwhen.store(poll_until);
+      gort::rt::poll_until(poll_until);
+      sched.pollwhen.store(0);
+      sched.polling.store(false);
+      sched.lock.lock();
+      P* p2 = pidleget();
+      sched.lock.unlock();
+      if (p2) {
+        acquirep(p2);
+        goto top;
+      }
+    } else {
+      std::int64_t pw = sched.pollwhen.load();
+      if (pw == 0 || pw > poll_until) poll_break();
+    }
+  }
+  if (!stopm(/*may_exit=*/true)) return nullptr;  // idle too long: the M exits
+  goto top;
+}
+
+void resetspinning(M* mp) {
+  mp->spinning = false;
+  if (sched.nmspinning.fetch_sub(1) - 1 < 0) fatal("resetspinning: negative nmspinning");
+  // M wakeup policy is deliberately somewhat conservative, so check if we
+  // need to wake another P here.
+  wakep();
+}
+
+void execute(M* mp, G* gp, bool inherit_time) {
+  mp->curg = gp;
+  gp->m = mp;
+  casgstatus(gp, Grunnable, Grunning);
+  gp->waitsince = 0;
+  gp->preempt = false;
+  gp->stackguard0.store(gp->stack.lo + kStackGuard, std::memory_order_relaxed);
+  if (!inherit_time) mp->p->schedtick++;
+}
+
+// Parks this M forever: the program is exiting and this M must not run
+// anything more (its thread ends with the process).
+[[noreturn]] void park_forever() {
+  std::atomic<std::uint32_t> never{0};
+  for (;;) futexsleep(&never, 0, -1);
+}
+
+}  // namespace
+
+// The scheduler loop of an M, on its g0. Returns only on m0 when main has
+// returned, and on an M that exits because it was idle too long.
+void schedule_loop(M* mp) {
+  G* next = nullptr;
+  bool inherit = false;
+  for (;;) {
+    if (sched.exiting.load(std::memory_order_relaxed)) {
+      if (mp == m0) return;
+      park_forever();
+    }
+    if (next == nullptr) {
+      next = find_runnable(mp, &inherit);
+      if (next == nullptr) {
+        if (mp != m0 && !sched.exiting.load()) return;  // idle too long: the M exits
+        continue;
+      }
+      if (mp->spinning) resetspinning(mp);
+    }
+    execute(mp, next, inherit);
+    next = run_g(mp, next);
+    inherit = true;  // an mcall function that hands back a G keeps the time slice
+  }
+}
+
+// ---- park and ready -------------------------------------------------------
+
+namespace {
+G* park_m(G* gp) {
+  M* mp = getm();
+  casgstatus(gp, Grunning, Gwaiting);
+  mp->curg = nullptr;
+  gp->m = nullptr;
+  if (UnlockFnPtr fn = mp->waitunlockf) {
+    void* lock = mp->waitlock;
+    mp->waitunlockf = nullptr;
+    mp->waitlock = nullptr;
+    if (!fn(gp, lock)) {
+      casgstatus(gp, Gwaiting, Grunnable);
+      return gp;  // run it again at once
+    }
+  }
+  return nullptr;
+}
+
+G* gosched_m(G* gp) {
+  casgstatus(gp, Grunning, Grunnable);
+  getm()->curg = nullptr;
+  gp->m = nullptr;
+  sched.lock.lock();
+  globrunqput(gp);
+  sched.lock.unlock();
+  return nullptr;
+}
+
+G* goyield_m(G* gp) {
+  M* mp = getm();
+  casgstatus(gp, Grunning, Grunnable);
+  mp->curg = nullptr;
+  gp->m = nullptr;
+  runqput(mp->p, gp, false);
+  return nullptr;
+}
+
+G* current_user_g(const char* what) {
+  M* mp = getm();
+  G* gp = mp ? mp->curg : nullptr;
+  if (gp == nullptr || getg() != gp) fatal("%s called off a goroutine", what);
+  return gp;
+}
+}  // namespace
+
+void gopark(UnlockFnPtr unlockf, void* lock, WaitReason reason) {
+  G* gp = current_user_g("gopark");
+  M* mp = gp->m;
+  mp->waitunlockf = unlockf;
+  mp->waitlock = lock;
+  gp->waitreason = reason;
+  gp->waitsince = nanotime();
+  mcall(park_m);
+}
+
+void goparkunlock(Lock* lock, WaitReason reason) {
+  gopark([](G*, void* l) {
+    static_cast<Lock*>(l)->unlock();
+    return true;
+  }, lock, reason);
+}
+
+// Mark gp ready to run. It goes to runnext of the current P: the G that
+// readies another usually blocks soon, and the readied one should run next
+// (e.g. the two ends of a channel). Off a P (sysmon, a foreign thread) it
+// goes to the global queue.
+void goready(G* gp) {
+  casgstatus(gp, Gwaiting, Grunnable);
+  gp->waitreason = WaitReason::Zero;
+  M* mp = getm();
+  if (mp) mp->locks++;
+  if (mp && mp->p) {
+    runqput(mp->p, gp, true);
+  } else {
+    sched.lock.lock();
+    globrunqput(gp);
+    sched.lock.unlock();
+  }
+  wakep();
+  if (mp) mp->locks--;
+}
+
+void goyield() {
+  current_user_g("goyield");
+  mcall(goyield_m);
+}
+
+}  // namespace gort::rt
+
+namespace gort {
+void gosched() {
+  rt::current_user_g("gort::gosched");
+  rt::mcall(rt::gosched_m);
+}
+}  // namespace gort
+
+namespace gort::rt {
+
+// Per-M wyrand; threads that are not Ms (foreign callers) use a thread-local state.
+std::uint32_t fastrand() {
+  static thread_local std::uint64_t foreign_state = 0x2545F4914F6CDD1Dull ^ reinterpret_cast<std::uintptr_t>(&foreign_state);
+  M* mp = getm();
+  std::uint64_t& s = mp ? mp->fastrand : foreign_state;
+  s += 0xa0761d6478bd642full;
+  __uint128_t m = static_cast<__uint128_t>(s) * (s ^ 0xe7037ed1a0b428dbull);
+  return static_cast<std::uint32_t>((m >> 64) ^ m);
+}
+
+// A random number in [0, n), without division (Lemire's reduction).
+std::uint32_t fastrandn(std::uint32_t n) {
+  return static_cast<std::uint32_t>((static_cast<std::uint64_t>(fastrand()) * n) >> 32);
+}
+
+}  // namespace gort::rt

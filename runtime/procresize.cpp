@@ -1,0 +1,212 @@
+// Stopping the world, and changing the number of Ps (GOMAXPROCS) while
+// goroutines run, which needs a stopped world (Go's stopTheWorldWithSema,
+// startTheWorldWithSema, procresize).
+//
+// stop_the_world_internal runs on a G that keeps its M and P while every
+// other P is brought to Pgcstop: idle Ps are taken off the idle list, a P
+// whose M notices sched.gcwaiting in the scheduler stops itself (gcstopm),
+// and running Gs are asked to yield (preemptall). It waits on sched.stopnote
+// with a 100 µs timeout and asks again each time, as Go does: a request may
+// have been missed by a G that was just starting to run.
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "runtime2.h"
+
+namespace gort::rt {
+
+Sched sched;
+std::atomic<std::int32_t> gomaxprocs{0};
+P* allp[kMaxProcs];
+
+namespace {
+
+// Asks the G running on pp to yield at its next yield point.
+void preemptone(P* pp) {
+  M* mp = pp->m;
+  if (mp == nullptr) return;
+  G* gp = mp->curg;
+  if (gp == nullptr || gp == mp->g0) return;
+  gp->preempt = true;
+  gp->stackguard0.store(kStackPreempt, std::memory_order_relaxed);
+  pp->preemptcount++;
+}
+
+void preemptall() {
+  std::int32_t n = gomaxprocs.load();
+  for (std::int32_t i = 0; i < n; ++i)
+    if (allp[i]->status.load() == Prunning) preemptone(allp[i]);
+}
+
+P* newp(std::int32_t id) {
+  P* pp = new P();
+  pp->id = id;
+  pp->status.store(Pgcstop);
+  return pp;
+}
+
+// pp is going away (GOMAXPROCS shrinks): its Gs go to the global queue, in
+// order, its timers to the current P, its free Gs to the global list.
+void destroyp(P* pp, P* into) {
+  // Pop from the tail of the local queue, push onto the head of the global
+  // one: the order is kept.
+  std::uint32_t t = pp->runqtail.load();
+  while (pp->runqhead.load() != t) {
+    t--;
+    globrunqputhead(pp->runq[t % kRunqSize].load());
+    pp->runqtail.store(t);
+  }
+  if (G* next = pp->runnext.exchange(nullptr)) globrunqputhead(next);
+  moveTimers(into, pp);
+  sched.gflock.lock();
+  while (G* gp = pp->gfree) {
+    pp->gfree = gp->schedlink;
+    pp->gfreecnt--;
+    gp->schedlink = sched.gfree;
+    sched.gfree = gp;
+    sched.ngfree++;
+  }
+  sched.gflock.unlock();
+  pp->status.store(Pdead);
+}
+
+P* runnable_ps = nullptr;  // set by procresize, consumed by start_the_world
+
+}  // namespace
+
+// Changes the number of Ps to nprocs. sched.lock held, world stopped (or not
+// yet started). Ps with local work are left on runnable_ps for the caller to
+// start Ms for; the others go to the idle list.
+void procresize_locked(std::int32_t nprocs) {
+  std::int32_t old = gomaxprocs.load();
+  if (nprocs < 1 || nprocs > kMaxProcs) fatal("procresize: invalid arg %d", nprocs);
+  for (std::int32_t i = old; i < nprocs; ++i) {
+    if (allp[i] == nullptr) allp[i] = newp(i);
+    else allp[i]->status.store(Pgcstop);
+  }
+  M* mp = getm();
+  if (mp->p && mp->p->id < nprocs) {
+    // continue to use the current P
+    mp->p->status.store(Prunning);
+  } else {
+    // release the current P and acquire allp[0]
+    if (mp->p) {
+      mp->p->m = nullptr;
+      mp->p->status.store(Pgcstop);
+    }
+    mp->p = nullptr;
+    P* pp = allp[0];
+    pp->m = nullptr;
+    pp->status.store(Pidle);
+    acquirep(pp);
+  }
+  for (std::int32_t i = nprocs; i < old; ++i) destroyp(allp[i], mp->p);
+  gomaxprocs.store(nprocs);
+  runnable_ps = nullptr;
+  for (std::int32_t i = nprocs - 1; i >= 0; --i) {
+    P* pp = allp[i];
+    if (mp->p == pp) continue;
+    pp->status.store(Pidle);
+    if (runqempty(pp)) {
+      pidleput(pp);
+    } else {
+      pp->link = runnable_ps;
+      runnable_ps = pp;
+    }
+  }
+}
+
+void stop_the_world_internal(WaitReason reason) {
+  M* mp = getm();
+  G* gp = mp->curg;
+  if (gp == nullptr || getg() != gp || mp->p == nullptr) fatal("stop_the_world called off a goroutine");
+  gp->waitreason = reason;
+  mp->locks++;  // this G must not be preempted or moved while the world is stopped
+  sched.lock.lock();
+  sched.stopwait = gomaxprocs.load();
+  sched.gcwaiting.store(1);
+  preemptall();
+  // stop current P
+  mp->p->status.store(Pgcstop);
+  sched.stopwait--;
+  // try to retake all P's in Psyscall status
+  std::int32_t n = gomaxprocs.load();
+  for (std::int32_t i = 0; i < n; ++i) {
+    std::uint32_t s = Psyscall;
+    if (allp[i]->status.compare_exchange_strong(s, Pgcstop)) {
+      allp[i]->syscalltick++;
+      sched.stopwait--;
+    }
+  }
+  // stop idle P's
+  while (P* pp = pidleget()) {
+    pp->status.store(Pgcstop);
+    sched.stopwait--;
+  }
+  bool wait = sched.stopwait > 0;
+  sched.lock.unlock();
+  // A G that loops without yielding holds the world up: async preemption
+  // (preempt/) bounds that; here the request is repeated every 100 µs.
+  if (wait) {
+    for (;;) {
+      if (sched.stopnote.tsleep(100000)) {
+        sched.stopnote.clear();
+        break;
+      }
+      preemptall();
+    }
+  }
+  if (sched.stopwait != 0) fatal("stopTheWorld: not stopped (stopwait=%d)", sched.stopwait);
+  for (std::int32_t i = 0; i < n; ++i)
+    if (allp[i]->status.load() != Pgcstop) fatal("stopTheWorld: not stopped (status=%u)", allp[i]->status.load());
+  gp->waitreason = WaitReason::Zero;
+}
+
+void start_the_world_internal(std::int32_t newprocs) {
+  M* mp = getm();
+  sched.lock.lock();
+  procresize_locked(newprocs > 0 ? newprocs : gomaxprocs.load());
+  P* ps = runnable_ps;
+  runnable_ps = nullptr;
+  sched.gcwaiting.store(0);
+  if (sched.sysmonwait.load()) {
+    sched.sysmonwait.store(false);
+    sched.sysmonnote.wakeup();
+  }
+  sched.lock.unlock();
+  while (ps) {
+    P* pp = ps;
+    ps = pp->link;
+    sched.lock.lock();
+    M* nmp = mget();
+    sched.lock.unlock();
+    if (nmp) {
+      nmp->nextp = pp;
+      nmp->park.wakeup();
+    } else {
+      newm(nullptr, pp);
+    }
+  }
+  // Wake an additional P to be safe: there may be more work than the Ps
+  // with local queues (the global queue).
+  wakep();
+  mp->locks--;
+}
+
+}  // namespace gort::rt
+
+namespace gort {
+
+int gomaxprocs(int n) {
+  using namespace rt;
+  if (!sched.started.load()) fatal("gort::gomaxprocs called before gort::run (set GOMAXPROCS in the environment instead)");
+  int prev = rt::gomaxprocs.load();
+  if (n < 1 || n == prev) return prev;
+  if (n > kMaxProcs) n = kMaxProcs;
+  stop_the_world_internal(WaitReason::StopTheWorld);
+  start_the_world_internal(n);
+  return prev;
+}
+
+}  // namespace gort

@@ -1,0 +1,377 @@
+// The runtime's data structures: G, M, P and sched, as in Go's runtime2.go.
+//
+// Invariants (who may touch what):
+//  - A G's fields other than atomicstatus are owned by whoever has the G in
+//    hand: the M running it, or the code that took it off a queue.
+//  - A P is owned by the M whose p it is (p->m). Only the owner pushes to
+//    its run queue; anyone may steal from it (CAS on runqhead).
+//  - sched.lock guards the global run queue, the idle P and idle M lists and
+//    the counts next to them.
+//  - Structures are plain (standard layout): the debug descriptor publishes
+//    their offsets so that an inspector can read them from outside.
+#pragma once
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "gort/runtime.h"
+#include "lock.h"
+
+namespace gort::rt {
+
+struct G;
+struct M;
+struct P;
+struct Timer;
+using UnlockFnPtr = bool (*)(G* gp, void* arg);
+
+// G status, with Go's numbering (runtime2.go) so tools can share tables.
+enum : std::uint32_t {
+  Gidle = 0,       // just allocated, not initialised
+  Grunnable = 1,   // on a run queue, not running
+  Grunning = 2,    // running user code, has an M and a P
+  Gsyscall = 3,    // in a system call, has an M but not necessarily a P
+  Gwaiting = 4,    // parked (gopark), on some wait queue
+  Gdead = 6,       // unused: on a free list, or just exited
+  Gpreempted = 9,  // stopped itself for a suspend/STW preemption
+  Gscan = 0x1000,  // combined with the above while a scan holds the G
+};
+
+// P status (Go's numbering).
+enum : std::uint32_t { Pidle = 0, Prunning = 1, Psyscall = 2, Pgcstop = 3, Pdead = 4 };
+
+// Wait reasons. The strings are Go's (runtime2.go, Go 1.20's sync ones).
+enum class WaitReason : std::uint8_t {
+  Zero,
+  ChanReceiveNilChan,
+  ChanSendNilChan,
+  Select,
+  SelectNoCases,
+  ChanReceive,
+  ChanSend,
+  Semacquire,
+  Sleep,
+  SyncMutexLock,
+  Preempted,
+  IOWait,
+  StopTheWorld,
+  Count
+};
+const char* waitreason_string(WaitReason r);
+
+const char* gstatus_string(std::uint32_t s);
+
+struct Stack {
+  std::uintptr_t lo;  // lowest usable address (above the guard page, if any)
+  std::uintptr_t hi;  // one past the highest address
+};
+
+// What a switch saves. The callee-saved registers, MXCSR and the x87 control
+// word are pushed on the G's own stack by gort_swapctx; sp points at them,
+// pc and bp are copied here too so that unwinders and inspectors find the
+// parked G's frame without decoding the switch frame.
+struct Gobuf {
+  std::uintptr_t sp;
+  std::uintptr_t pc;
+  std::uintptr_t bp;
+};
+
+// The per-thread C++ exception state (__cxa_eh_globals in the Itanium ABI:
+// the caught-exceptions stack and the uncaught count). It moves with the G,
+// so that a goroutine that parks inside a catch block resumes with its own.
+struct EhGlobals {
+  void* caught;
+  unsigned int uncaught;
+};
+
+struct G {
+  Stack stack;
+  // The yield-point check compares sp with stackguard0. Normally
+  // stack.lo + StackGuard; stackPreempt asks the G to yield.
+  std::atomic<std::uintptr_t> stackguard0;
+  Gobuf sched;
+  std::atomic<std::uint32_t> atomicstatus;
+  WaitReason waitreason;
+  bool preempt;       // preemption requested: yield at the next yield point
+  bool preempt_stop;  // on preemption, go to Gpreempted instead of Grunnable
+  bool guarded;       // the stack has a guard page below stack.lo
+  std::int64_t goid;
+  std::int64_t parentgoid;
+  M* m;               // the M running it, or nullptr
+  M* lockedm;         // lock_os_thread
+  G* schedlink;       // next G on a run or free list
+  std::int64_t waitsince;
+  std::uintptr_t startpc;  // the start function (the invoke thunk of its callable)
+  std::uintptr_t gopc;     // where go() was called
+  void* param;             // passed by the waker (sema: ticket)
+  Timer* timer;            // the sleep timer, made on first use
+  detail::FnSlot fn;
+  EhGlobals eh;
+  void* tsan_fiber;
+  void* asan_fake_stack;
+};
+
+struct M {
+  G* g0;         // the scheduler's stack: the thread's own
+  G* curg;       // the user G running, or nullptr
+  P* p;          // attached P, or nullptr
+  P* nextp;      // the P to acquire when woken from stopm
+  P* oldp;       // the P held before a system call
+  std::int64_t id;
+  pid_t procid;  // kernel thread id (tgkill, the inspector)
+  std::atomic<bool> spinning;  // looking for work
+  bool blocked;  // parked in stopm, waiting for a P
+  bool sysmon;   // the monitor thread: runs without a P
+  bool exited;   // the thread has ended (idle too long); kept on allm
+  std::int32_t locks;       // runtime locks held: no preemption while > 0
+  std::int32_t preemptoff;  // non-zero: no preemption
+  std::atomic<std::uint32_t> signal_pending;  // a preemption signal is in flight
+  std::uint32_t preempt_gen;
+  Note park;
+  M* schedlink;  // next on sched.midle
+  M* alllink;    // next on allm
+  G* (*mcall_fn)(G*);  // run on g0 after curg switched out; returns a G to run at once, or nullptr
+  G* lockedg;
+  UnlockFnPtr waitunlockf;  // gopark: run on g0 once the G is parked
+  void* waitlock;
+  pthread_t thread;
+  std::uint64_t fastrand;
+  std::int64_t startwait;  // when it began waiting for work (idle M exit)
+  void* g0_stack_bottom;   // sanitizer bookkeeping for g0's stack
+  std::size_t g0_stack_size;
+};
+
+inline constexpr std::uint32_t kRunqSize = 256;
+
+// Room kept between stackguard0 and the stack's end: a yield point that finds
+// sp below stackguard0 still has this much stack to report the overflow on.
+inline constexpr std::uintptr_t kStackGuard = 8192;
+// stackguard0 poisoned to ask a G to yield at its next yield point (Go's
+// stackPreempt): larger than any sp, so every check fails.
+inline constexpr std::uintptr_t kStackPreempt = 0xfffffffffffffade;
+
+struct SysmonTick {
+  std::uint32_t schedtick;
+  std::int64_t schedwhen;
+  std::uint32_t syscalltick;
+  std::int64_t syscallwhen;
+};
+
+struct alignas(64) P {
+  std::int32_t id;
+  std::atomic<std::uint32_t> status;
+  P* link;  // next on sched.pidle
+  M* m;     // back-link to the owning M
+  std::uint32_t schedtick;    // incremented on every scheduler call that picks a new time slice
+  std::uint32_t syscalltick;  // incremented on every system call
+  SysmonTick sysmontick;      // last tick observed by sysmon
+
+  // The local run queue: a lock-free single-producer, multi-consumer ring.
+  // Only the owner writes runqtail; stealers advance runqhead with CAS.
+  alignas(64) std::atomic<std::uint32_t> runqhead;
+  std::atomic<std::uint32_t> runqtail;
+  std::atomic<G*> runq[kRunqSize];
+  // runnext, if set, runs before anything in runq: the G readied by the
+  // current G inherits the rest of the time slice (a communicating pair
+  // runs back to back, like a coroutine hand-off).
+  std::atomic<G*> runnext;
+
+  // Dead Gs with stacks, ready for reuse.
+  G* gfree;
+  std::int32_t gfreecnt;
+
+  // The timer heap (Go 1.14: timers live on the P that made them).
+  Lock timerslock;
+  std::vector<Timer*> timers;
+  std::atomic<std::int64_t> timer0when;  // when of the earliest timer, 0 if none
+
+  std::uint64_t preemptcount;  // preemptions requested (schedtrace, inspector)
+
+  // goids are handed out in batches per P, as Go does, to keep newproc off a shared counter.
+  std::int64_t goidcache;
+  std::int64_t goidcacheend;
+};
+
+inline constexpr int kMaxProcs = 1024;
+
+struct Sched {
+  std::atomic<std::int64_t> goidgen;
+  Lock lock;
+
+  M* midle;  // idle Ms waiting for work
+  std::int32_t nmidle;
+  std::int32_t nmidlelocked;
+  std::int64_t mnext;  // number of Ms created so far; next M id
+  std::int32_t mcount;  // live Ms (m0 and sysmon included)
+  std::int32_t nmsys;   // system Ms not counted by checkdead (sysmon)
+  std::int32_t nmfreed;
+
+  P* pidle;
+  std::atomic<std::int32_t> npidle;
+  std::atomic<std::int32_t> nmspinning;
+
+  // The global run queue.
+  G* runqhead;
+  G* runqtail;
+  std::atomic<std::int32_t> runqsize;
+
+  // Global free Gs.
+  Lock gflock;
+  G* gfree;
+  std::int32_t ngfree;
+
+  std::atomic<std::uint32_t> gcwaiting;  // stop the world in progress
+  std::int32_t stopwait;
+  Note stopnote;
+
+  std::atomic<bool> sysmonwait;
+  Note sysmonnote;
+
+  // The M blocked waiting for the earliest timer (what Go's netpoller does
+  // for timers): pollwhen is its deadline, 0 if nobody waits; pollkey is
+  // the futex it sleeps on.
+  std::atomic<std::int64_t> pollwhen;
+  std::atomic<bool> polling;
+  std::atomic<std::uint32_t> pollkey;
+
+  std::atomic<bool> exiting;  // main returned: schedule nothing more
+  std::atomic<bool> started;  // gort::run has been called
+  std::atomic<bool> mainstarted;  // the main G runs: newproc may wake Ps
+  int exit_status;
+  std::atomic<std::int32_t> ngoroutines;  // live user Gs
+  std::int64_t starttime;
+};
+
+extern Sched sched;
+extern std::atomic<std::int32_t> gomaxprocs;
+extern P* allp[kMaxProcs];  // never shrinks: Ps at or above gomaxprocs are Pdead
+extern std::atomic<M*> allm;
+extern M* m0;
+
+// allgs: every G ever made. Published with an atomic length so that a reader
+// without the lock (dumps, the inspector) sees a consistent prefix.
+struct AllGs {
+  Lock lock;
+  std::atomic<G**> ptr;
+  std::atomic<std::size_t> len;
+  std::size_t cap;
+};
+extern AllGs allgs;
+void allgadd(G* gp);
+
+// --- the current G and M -------------------------------------------------
+// The runtime never caches a TLS address across a switch: a G may resume on
+// another thread. These are the only readers of the thread-local state and
+// are compiled so that the compiler cannot merge two calls (noinline, and no
+// interprocedural "this is pure" deduction).
+G* getg();
+M* getm();
+void setg(G* gp);
+
+// --- proc.cpp ------------------------------------------------------------
+std::int64_t nanotime() noexcept;
+std::uint32_t fastrand();
+std::uint32_t fastrandn(std::uint32_t n);
+
+void mcall(G* (*fn)(G*), bool exiting = false);  // exiting: the G never comes back
+G* run_g(M* mp, G* gp);
+void systemstack(void (*fn)(void*), void* arg);
+template <class F>
+void systemstack(F&& f) {
+  systemstack([](void* p) { (*static_cast<std::remove_reference_t<F>*>(p))(); }, &f);
+}
+
+void acquirem();
+void releasem();
+
+void gopark(UnlockFnPtr unlockf, void* lock, WaitReason reason);
+void goparkunlock(Lock* lock, WaitReason reason);
+void goready(G* gp);
+void goyield();
+
+std::uint32_t readgstatus(G* gp);
+void casgstatus(G* gp, std::uint32_t oldval, std::uint32_t newval);
+
+// runq.cpp
+void runqput(P* pp, G* gp, bool next);
+G* runqget(P* pp, bool* inherit_time);
+G* runqsteal(P* pp, P* victim, bool steal_runnext);
+bool runqempty(P* pp);
+std::uint32_t runqsize(P* pp);
+void globrunqput(G* gp);       // sched.lock held
+void globrunqputhead(G* gp);   // sched.lock held
+void globrunqputbatch(G* head, G* tail, std::int32_t n);  // sched.lock held
+G* globrunqget(P* pp, std::int32_t max);  // sched.lock held
+
+// Scheduler pieces used across files.
+void wakep();
+void startm(P* pp, bool spinning);
+void handoffp(P* pp);
+bool stopm(bool may_exit);  // false: the M was idle too long and should exit
+void checkdead();  // sched.lock held
+P* pidleget();     // sched.lock held
+void pidleput(P* pp);  // sched.lock held
+void acquirep(P* pp);
+P* releasep();
+void newm(void (*fn)(), P* pp);
+void mput(M* mp);  // sched.lock held
+M* mget();         // sched.lock held
+void stop_the_world_internal(WaitReason reason);
+void start_the_world_internal(std::int32_t newprocs = 0);  // newprocs > 0: resize
+void procresize_locked(std::int32_t nprocs);
+
+// stack.cpp
+bool stackalloc(Stack* st, bool* guarded);  // false: out of memory or mappings
+std::size_t stack_size();
+void stackinit();
+std::int64_t guard_budget_left();
+
+// time.cpp
+struct Timer {
+  std::int64_t when;
+  std::int64_t period;  // > 0: fire again every period
+  void (*f)(void* arg, std::int64_t seq);
+  void* arg;
+  std::int64_t seq;
+  std::atomic<P*> pp;  // the P whose heap holds it; nullptr if not in a heap
+  std::int32_t index;
+};
+void addtimer(Timer* t);
+bool deltimer(Timer* t);
+std::int64_t checktimers(P* pp, std::int64_t now);  // runs due timers; returns next when (0 = none)
+std::int64_t earliest_timer();                       // over all Ps, 0 if none
+void moveTimers(P* to, P* from);  // procresize: from is going away
+void timers_wake_poller(std::int64_t when);
+void poll_until(std::int64_t until);  // the M's timed wait when it has nothing else to do
+void poll_break();
+
+// sysmon.cpp
+void sysmon();
+void wake_sysmon();
+void schedule_loop(M* mp);
+
+// panic.cpp
+[[noreturn]] void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+[[noreturn]] void gopanic_message(const char* msg);
+void dump_goroutines(int fd, G* current);
+void goroutine_panicked();  // in a catch block: the exception escaped a goroutine
+void on_terminate();
+M* m0init();
+
+// debug.cpp (GORTDEBUG)
+struct DebugVars {
+  std::int64_t schedtrace_ms;
+  bool scheddetail;
+  std::int64_t stacksize;
+  std::int64_t idlethreadexit_ns;  // idle Ms above the need exit after this long
+};
+extern DebugVars debug;
+void parsedebugvars();
+void schedtrace(bool detailed);
+
+}  // namespace gort::rt

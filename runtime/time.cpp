@@ -1,0 +1,212 @@
+// Timers (Go 1.14's design): each P keeps a min-heap of its timers. The M
+// running a P runs that P's due timers in find_runnable; a spinning M runs
+// another P's due timers when it steals; and when no M has anything to do,
+// one of them (the "poller") sleeps until the earliest timer of all Ps —
+// the job Go's netpoller does for timers. Adding a timer earlier than the
+// poller's deadline wakes the poller (poll_break), or wakes a P (wakep).
+//
+// sleep_for parks the G and arms its timer from g0, after the G is parked
+// (Go's resetForSleep): the timer can then never fire before the G sleeps.
+#include <time.h>
+
+#include <algorithm>
+
+#include "gort/time.h"
+#include "runtime2.h"
+
+namespace gort::rt {
+
+std::int64_t nanotime() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+namespace {
+
+bool before(const Timer* a, const Timer* b) { return a->when < b->when; }
+
+void siftup(std::vector<Timer*>& h, std::size_t i) {
+  Timer* t = h[i];
+  while (i > 0) {
+    std::size_t parent = (i - 1) / 2;
+    if (!before(t, h[parent])) break;
+    h[i] = h[parent];
+    h[i]->index = static_cast<std::int32_t>(i);
+    i = parent;
+  }
+  h[i] = t;
+  t->index = static_cast<std::int32_t>(i);
+}
+
+void siftdown(std::vector<Timer*>& h, std::size_t i) {
+  std::size_t n = h.size();
+  Timer* t = h[i];
+  for (;;) {
+    std::size_t c = 2 * i + 1;
+    if (c >= n) break;
+    if (c + 1 < n && before(h[c + 1], h[c])) c++;
+    if (!before(h[c], t)) break;
+    h[i] = h[c];
+    h[i]->index = static_cast<std::int32_t>(i);
+    i = c;
+  }
+  h[i] = t;
+  t->index = static_cast<std::int32_t>(i);
+}
+
+void update_timer0(P* pp) { pp->timer0when.store(pp->timers.empty() ? 0 : pp->timers[0]->when, std::memory_order_release); }
+
+// Remove the timer at index i. pp->timerslock held.
+void heap_remove(P* pp, std::size_t i) {
+  auto& h = pp->timers;
+  Timer* last = h.back();
+  h.pop_back();
+  if (i < h.size()) {
+    h[i] = last;
+    last->index = static_cast<std::int32_t>(i);
+    siftdown(h, i);
+    siftup(h, static_cast<std::size_t>(last->index));
+  }
+}
+
+void heap_add(P* pp, Timer* t) {
+  t->pp.store(pp, std::memory_order_release);
+  pp->timers.push_back(t);
+  siftup(pp->timers, pp->timers.size() - 1);
+}
+
+}  // namespace
+
+void addtimer(Timer* t) {
+  M* mp = getm();
+  // Off a P (sysmon, a foreign thread), timers go to P 0, which always exists.
+  P* pp = (mp && mp->p) ? mp->p : allp[0];
+  pp->timerslock.lock();
+  heap_add(pp, t);
+  update_timer0(pp);
+  pp->timerslock.unlock();
+  timers_wake_poller(t->when);
+}
+
+bool deltimer(Timer* t) {
+  for (;;) {
+    P* pp = t->pp.load(std::memory_order_acquire);
+    if (pp == nullptr) return false;
+    pp->timerslock.lock();
+    if (t->pp.load(std::memory_order_relaxed) != pp) {  // moved or fired meanwhile
+      pp->timerslock.unlock();
+      continue;
+    }
+    heap_remove(pp, static_cast<std::size_t>(t->index));
+    t->pp.store(nullptr, std::memory_order_release);
+    update_timer0(pp);
+    pp->timerslock.unlock();
+    return true;
+  }
+}
+
+std::int64_t checktimers(P* pp, std::int64_t now) {
+  std::int64_t next = pp->timer0when.load(std::memory_order_acquire);
+  if (next == 0 || next > now) return next;
+  pp->timerslock.lock();
+  while (!pp->timers.empty() && pp->timers[0]->when <= now) {
+    Timer* t = pp->timers[0];
+    heap_remove(pp, 0);
+    auto f = t->f;
+    void* arg = t->arg;
+    std::int64_t seq = t->seq;
+    if (t->period > 0) {
+      // A periodic timer that fell behind fires once and skips to the next
+      // period in the future, as Go's tickers drop ticks for slow readers.
+      t->when += t->period * (1 + (now - t->when) / t->period);
+      heap_add(pp, t);
+    } else {
+      t->pp.store(nullptr, std::memory_order_release);
+    }
+    update_timer0(pp);
+    pp->timerslock.unlock();
+    f(arg, seq);  // must not block: typically goready
+    pp->timerslock.lock();
+  }
+  update_timer0(pp);
+  next = pp->timer0when.load(std::memory_order_relaxed);
+  pp->timerslock.unlock();
+  return next;
+}
+
+std::int64_t earliest_timer() {
+  std::int64_t next = 0;
+  std::int32_t n = gomaxprocs.load(std::memory_order_relaxed);
+  for (std::int32_t i = 0; i < n; ++i) {
+    std::int64_t w = allp[i]->timer0when.load(std::memory_order_acquire);
+    if (w != 0 && (next == 0 || w < next)) next = w;
+  }
+  return next;
+}
+
+void moveTimers(P* to, P* from) {
+  from->timerslock.lock();
+  to->timerslock.lock();
+  for (Timer* t : from->timers) heap_add(to, t);
+  from->timers.clear();
+  update_timer0(from);
+  update_timer0(to);
+  to->timerslock.unlock();
+  from->timerslock.unlock();
+}
+
+void timers_wake_poller(std::int64_t when) {
+  if (sched.polling.load()) {
+    std::int64_t pw = sched.pollwhen.load();
+    if (pw == 0 || pw > when) poll_break();
+  } else {
+    wakep();
+  }
+}
+
+// The poller's wait. pollkey is 1 when a break is pending; a break that
+// comes before the wait starts is not lost, it just ends the next wait early.
+void poll_until(std::int64_t until) {
+  for (;;) {
+    if (sched.pollkey.exchange(0) != 0) return;
+    std::int64_t left = until - nanotime();
+    if (left <= 0) return;
+    futexsleep(&sched.pollkey, 0, left);
+  }
+}
+
+void poll_break() {
+  if (sched.pollkey.exchange(1) == 0) futexwakeup(&sched.pollkey, 1);
+}
+
+namespace {
+void ready_sleeper(void* arg, std::int64_t) { goready(static_cast<G*>(arg)); }
+bool reset_for_sleep(G*, void* t) {
+  addtimer(static_cast<Timer*>(t));
+  return true;
+}
+}  // namespace
+
+}  // namespace gort::rt
+
+namespace gort::detail {
+
+std::int64_t nanotime() noexcept { return rt::nanotime(); }
+
+void sleep_until_ns(std::int64_t when) {
+  using namespace gort::rt;
+  M* mp = getm();
+  G* gp = mp ? mp->curg : nullptr;
+  if (gp == nullptr || getg() != gp) fatal("gort::sleep_for called off a goroutine");
+  if (when <= nanotime()) return;
+  if (gp->timer == nullptr) gp->timer = new Timer();
+  Timer* t = gp->timer;
+  t->when = when;
+  t->period = 0;
+  t->f = ready_sleeper;
+  t->arg = gp;
+  gopark(reset_for_sleep, t, WaitReason::Sleep);
+}
+
+}  // namespace gort::detail

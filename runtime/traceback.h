@@ -1,0 +1,27 @@
+// Goroutine stack traces in Go's format, for panics, fatal errors and dumps:
+//
+//   goroutine 7 [semacquire]:
+//   gort::WaitGroup::wait()
+//   	/src/runtime/waitgroup.cpp:35 +0x4f
+//   worker(int)
+//   	/src/examples/prodcons.cpp:20 +0x1d
+//   created by main::{lambda()#1}::operator()() const in goroutine 1
+//   	/src/examples/prodcons.cpp:41 +0x9a
+//
+// Frames inside the runtime (gort::rt, gort::detail, the assembly) are
+// hidden, as Go hides runtime.* frames. libunwind walks the stack (from the
+// saved registers of a parked G, or from here for the current one); libdw
+// gives function names and file:line.
+#pragma once
+
+#include "runtime2.h"
+
+namespace gort::rt {
+
+void traceback_current(int fd);        // the calling goroutine, from here
+void traceback_parked(int fd, G* gp);  // a G that is not running: from its gobuf
+void print_created_by(int fd, G* gp);
+void fdwrite(int fd, const char* p, std::size_t len);
+void fdprintf(int fd, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+
+}  // namespace gort::rt
