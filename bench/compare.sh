@@ -7,8 +7,9 @@
 # Knobs (environment):
 #   BENCH_PROCS="1 2"       the GOMAXPROCS values to run
 #   BENCH_MIN_TIME=0.2      seconds per benchmark run (Go: -benchtime)
-#   BENCH_REPETITIONS=3     runs per benchmark; the table shows the median
+#   BENCH_REPETITIONS=5     runs per benchmark; the table shows the median
 #   BENCH_KEEP=DIR          keep the raw JSON / Go output in DIR
+#   BENCH_TIMEOUT=300       seconds before a hung benchmark binary is killed
 #
 # Takes about a minute on 2 cores with the defaults.
 set -euo pipefail
@@ -18,7 +19,7 @@ root=$(dirname "$here")
 build=${1:-$root/build/default}
 procs_list=${BENCH_PROCS:-1 2}
 min_time=${BENCH_MIN_TIME:-0.2}
-reps=${BENCH_REPETITIONS:-3}
+reps=${BENCH_REPETITIONS:-5}
 
 if [[ -n "${BENCH_KEEP:-}" ]]; then
   out=$BENCH_KEEP
@@ -54,11 +55,12 @@ fi
 gbench_flags=(--benchmark_min_time="$min_time" --benchmark_repetitions="$reps"
   --benchmark_report_aggregates_only=true --benchmark_format=json)
 
-# Runs a Google Benchmark binary, its JSON to $1, its stderr to $1.log.
+# Runs a Google Benchmark binary, its JSON to $1, its stderr to $1.log. The
+# timeout turns a scheduler hang into a failed row instead of a stuck script.
 run_gbench() {
   local json=$1
   shift
-  if ! "$@" "${gbench_flags[@]}" >"$json" 2>"$json.log"; then
+  if ! timeout "${BENCH_TIMEOUT:-300}" "$@" "${gbench_flags[@]}" >"$json" 2>"$json.log"; then
     echo "compare.sh: failed: $*" >&2
     cat "$json.log" >&2
     return 1

@@ -70,7 +70,10 @@ def fmt_ns(v):
 
 
 def fmt_ratio(a, b):
-    return "-" if a is None or b is None else f"{a / b:.2f}"
+    if a is None or b is None:
+        return "-"
+    r = a / b
+    return f"{r:.2f}" if r >= 0.1 else f"{r:.2g}"  # keep two digits of a tiny ratio
 
 
 def main():

@@ -214,18 +214,15 @@ __attribute__((noinline)) void newproc_end(FnSlot* slot) {
 namespace gort::rt {
 
 void main_exited();
-void goroutine_panicked();
 
-// Called by gort_gostart on the new G's stack; never returns.
+// Called by gort_gostart on the new G's stack; never returns. There is no
+// catch here on purpose: an exception that escapes the goroutine's function
+// finds no handler, and std::terminate runs at the throw with its stack
+// intact (on_terminate prints it as Go prints a panic).
 extern "C" [[noreturn]] void gort_goroutine_main(G* gp) {
   san::switched_back(nullptr);
-  try {
-    gp->fn.invoke(gp->fn.buf);
-    gp->fn.destroy(gp->fn.buf);
-  } catch (...) {
-    goroutine_panicked();  // prints "panic: ..." and exits 2
-  }
-  // Reload: the G may have moved to another M while it ran.
+  gp->fn.invoke(gp->fn.buf);
+  gp->fn.destroy(gp->fn.buf);
   if (gp->goid == 1) main_exited();
   mcall(goexit0, /*exiting=*/true);
   fatal("goexit: a dead goroutine was resumed");

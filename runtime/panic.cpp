@@ -87,9 +87,9 @@ bool traceback_all() {
   return t && (std::strcmp(t, "all") == 0 || std::strcmp(t, "system") == 0 || std::strcmp(t, "crash") == 0);
 }
 
-void print_current(G* gp) {
+void print_current(G* gp, bool from_throw = false) {
   fdprintf(2, "goroutine %lld [running]:\n", static_cast<long long>(gp->goid));
-  traceback_current(2);
+  traceback_current(2, from_throw);
   print_created_by(2, gp);
 }
 
@@ -175,25 +175,23 @@ void gopanic_message(const char* msg) {
   die();
 }
 
-// An exception escaped a goroutine's function: called in the catch block.
-void goroutine_panicked() {
-  std::string what = describe_current_exception();
-  gopanic_message(what.c_str());
-}
-
-// std::terminate (an exception through noexcept, a throw during unwinding):
-// say so in the same format instead of a bare abort.
+// std::terminate. An exception that nothing catches reaches the bottom of
+// the goroutine's stack (gort_gostart ends the unwind tables there), the
+// search phase of the unwinder fails before anything is unwound, and
+// __cxa_throw calls std::terminate with the whole stack of the throw still in
+// place: that is Go's panic, and its trace starts at the throw. Without an
+// exception (std::terminate called directly) it is a fatal error.
 void on_terminate() {
-  std::string what = std::current_exception() ? describe_current_exception() : "std::terminate called";
-  startpanic();
-  fdprintf(2, "fatal error: std::terminate: %s\n", what.c_str());
-  G* gp = current_user_g();
-  if (gp) {
-    fdprintf(2, "\n");
-    print_current(gp);
+  if (std::current_exception()) {
+    std::string what = describe_current_exception();
+    startpanic();
+    fdprintf(2, "panic: %s\n\n", what.c_str());
+    G* gp = current_user_g();
+    if (gp) print_current(gp, /*from_throw=*/true);
+    if (traceback_all() || !gp) dump_goroutines(2, gp);
+    die();
   }
-  dump_goroutines(2, gp);
-  die();
+  fatal("std::terminate called");
 }
 
 }  // namespace gort::rt

@@ -170,10 +170,7 @@ void start_the_world_internal(std::int32_t newprocs) {
   P* ps = runnable_ps;
   runnable_ps = nullptr;
   sched.gcwaiting.store(0);
-  if (sched.sysmonwait.load()) {
-    sched.sysmonwait.store(false);
-    sched.sysmonnote.wakeup();
-  }
+  wake_sysmon();
   sched.lock.unlock();
   while (ps) {
     P* pp = ps;

@@ -359,7 +359,6 @@ void schedule_loop(M* mp);
 [[noreturn]] void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 [[noreturn]] void gopanic_message(const char* msg);
 void dump_goroutines(int fd, G* current);
-void goroutine_panicked();  // in a catch block: the exception escaped a goroutine
 void on_terminate();
 M* m0init();
 

@@ -44,13 +44,10 @@ void usleep_precise(std::int64_t us) {
 
 }  // namespace
 
+// Lock-free: acquirep calls it, sometimes with sched.lock held. The note is
+// one-shot; sysmon clears it after waking, under sched.lock.
 void wake_sysmon() {
-  sched.lock.lock();
-  if (sched.sysmonwait.load()) {
-    sched.sysmonwait.store(false);
-    sched.sysmonnote.wakeup();
-  }
-  sched.lock.unlock();
+  if (sched.sysmonwait.exchange(false)) sched.sysmonnote.wakeup();
 }
 
 void sysmon() {

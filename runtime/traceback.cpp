@@ -11,6 +11,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 
 namespace gort::rt {
 
@@ -69,9 +73,24 @@ std::string demangle(const char* name) {
   return s;
 }
 
+// The name of a subprogram or inlined-subroutine DIE: its linkage name
+// (demangled, with parameter types, like a symbol) or its plain name.
+std::string die_name(Dwarf_Die* die) {
+  Dwarf_Attribute attr;
+  if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) || dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr)) {
+    if (const char* s = dwarf_formstring(&attr)) return demangle(s);
+  }
+  if (const char* s = dwarf_diename(die)) return s;
+  return "";
+}
+
 // pc is a return address (or the exact pc when exact): look up pc-1 so that
-// a call at the end of a function is attributed to that function.
-Frame symbolize(std::uintptr_t pc, bool exact) {
+// a call at the end of a function is attributed to that function. One
+// machine frame gives several source frames when calls were inlined into it:
+// they come innermost first, each with the line it was at (the innermost's
+// from the line table, the outer ones from DW_AT_call_file/line).
+std::vector<Frame> symbolize(std::uintptr_t pc, bool exact) {
+  std::vector<Frame> out;
   Frame f;
   std::uintptr_t lookup = exact ? pc : pc - 1;
   Dwfl* dwfl = self_dwfl();
@@ -90,19 +109,54 @@ Frame symbolize(std::uintptr_t pc, bool exact) {
         f.line = lineno;
       }
     }
+    Dwarf_Addr bias = 0;
+    Dwarf_Die* cu = dwfl_module_addrdie(mod, lookup, &bias);
+    Dwarf_Die* scopes = nullptr;
+    int n = cu ? dwarf_getscopes(cu, lookup - bias, &scopes) : 0;
+    Dwarf_Files* files = nullptr;
+    std::size_t nfiles = 0;
+    if (cu) dwarf_getsrcfiles(cu, &files, &nfiles);
+    std::string file = f.file;
+    int line = f.line;
+    for (int i = 0; i < n; ++i) {
+      int tag = dwarf_tag(&scopes[i]);
+      if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram) continue;
+      Frame g;
+      g.func = tag == DW_TAG_subprogram && !f.func.empty() ? f.func : die_name(&scopes[i]);
+      g.file = file;
+      g.line = line;
+      g.offset = f.offset;
+      out.push_back(g);
+      if (tag == DW_TAG_subprogram) break;
+      // The next (outer) frame is at this inlined call's call site.
+      Dwarf_Attribute attr;
+      Dwarf_Word w = 0;
+      if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_file, &attr), &w) == 0 && files) {
+        if (const char* cf = dwarf_filesrc(files, w, nullptr, nullptr)) file = cf;
+      }
+      if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_line, &attr), &w) == 0) line = static_cast<int>(w);
+    }
+    std::free(scopes);
   }
-  if (f.func.empty()) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(pc));
-    f.func = buf;
+  if (out.empty()) {
+    if (f.func.empty()) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(pc));
+      f.func = buf;
+    }
+    out.push_back(f);
   }
-  return f;
+  return out;
 }
 
+// Frames Go would not show: the runtime's own, and the inlined wrappers
+// gort::go / gort::run put around the user's callable.
 bool runtime_frame(const std::string& func) {
-  return func.rfind("gort::rt::", 0) == 0 || func.rfind("gort::detail::", 0) == 0 ||
-         func.rfind("gort_", 0) == 0 || func.rfind("void gort::detail::", 0) == 0 ||
-         func.rfind("void gort::rt::", 0) == 0;
+  static const char* const prefixes[] = {"gort::rt::", "gort::detail::", "gort_", "void gort::detail::",
+                                         "void gort::rt::", "void gort::go<", "int gort::run<"};
+  for (const char* p : prefixes)
+    if (func.rfind(p, 0) == 0) return true;
+  return false;
 }
 
 void print_frame(int fd, const Frame& f) {
@@ -115,34 +169,46 @@ void print_frame(int fd, const Frame& f) {
     fdprintf(fd, "\t?:0 +0x%lx\n", static_cast<unsigned long>(f.offset));
 }
 
-void walk(int fd, unw_cursor_t* cursor, bool first_exact) {
+// Walks the stack, then prints it: the frames below the last one whose name
+// starts with one of cut (a panic's trace starts at the throw, not in the
+// unwinder or the terminate handler), without the runtime's own frames.
+void walk(int fd, unw_cursor_t* cursor, bool first_exact, bool cut_at_throw) {
   constexpr int kMaxFrames = 100;
+  std::vector<Frame> frames;
   bool exact = first_exact;
-  int printed = 0;
   for (int i = 0; i < 1000; ++i) {
     unw_word_t pc = 0;
     if (unw_get_reg(cursor, UNW_REG_IP, &pc) < 0 || pc == 0) break;
-    Frame f = symbolize(pc, exact);
+    for (Frame& f : symbolize(pc, exact)) frames.push_back(std::move(f));
     exact = false;
-    if (!runtime_frame(f.func)) {
-      if (printed == kMaxFrames) {
-        fdprintf(fd, "...additional frames elided...\n");
-        break;
-      }
-      print_frame(fd, f);
-      printed++;
-    }
     if (unw_step(cursor) <= 0) break;
+  }
+  std::size_t first = 0;
+  if (cut_at_throw) {
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      const std::string& fn = frames[i].func;
+      if (fn == "__cxa_throw" || fn == "__cxa_rethrow" || fn == "std::terminate()") first = i + 1;
+    }
+  }
+  int printed = 0;
+  for (std::size_t i = first; i < frames.size(); ++i) {
+    if (runtime_frame(frames[i].func)) continue;
+    if (printed == kMaxFrames) {
+      fdprintf(fd, "...additional frames elided...\n");
+      return;
+    }
+    print_frame(fd, frames[i]);
+    printed++;
   }
 }
 
 }  // namespace
 
-void traceback_current(int fd) {
+void traceback_current(int fd, bool from_throw) {
   unw_context_t ctx;
   unw_cursor_t cursor;
   if (unw_getcontext(&ctx) != 0 || unw_init_local(&cursor, &ctx) != 0) return;
-  walk(fd, &cursor, true);
+  walk(fd, &cursor, true, from_throw);
 }
 
 void traceback_parked(int fd, G* gp) {
@@ -163,12 +229,19 @@ void traceback_parked(int fd, G* gp) {
   uc->uc_mcontext.gregs[REG_RSP] = static_cast<greg_t>(gp->sched.sp + 64);
   unw_cursor_t cursor;
   if (unw_init_local(&cursor, &ctx) != 0) return;
-  walk(fd, &cursor, false);
+  walk(fd, &cursor, false, false);
 }
 
 void print_created_by(int fd, G* gp) {
-  if (gp->gopc == 0) return;
-  Frame f = symbolize(gp->gopc, false);
+  if (gp->gopc == 0 || gp->goid == 1) return;  // main has no creator, as in Go
+  std::vector<Frame> frames = symbolize(gp->gopc, false);
+  Frame f = frames.back();  // the function itself if every frame is a wrapper
+  for (const Frame& g : frames) {
+    if (!runtime_frame(g.func)) {
+      f = g;
+      break;
+    }
+  }
   std::string name = f.func;
   if (name.find('(') == std::string::npos) name += "(...)";
   fdprintf(fd, "created by %s in goroutine %lld\n", name.c_str(), static_cast<long long>(gp->parentgoid));

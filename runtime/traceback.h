@@ -18,7 +18,9 @@
 
 namespace gort::rt {
 
-void traceback_current(int fd);        // the calling goroutine, from here
+// The calling goroutine, from here; from_throw: start at the throw that is
+// being handled (std::terminate for an exception that escaped).
+void traceback_current(int fd, bool from_throw = false);
 void traceback_parked(int fd, G* gp);  // a G that is not running: from its gobuf
 void print_created_by(int fd, G* gp);
 void fdwrite(int fd, const char* p, std::size_t len);

@@ -1,0 +1,104 @@
+// Runs a program (usually gort_probe) as a child process with a controlled
+// environment and captures its stdout, stderr and exit status. Used by the
+// suites that test what only a separate process shows: GOMAXPROCS read at
+// start-up, gort::run's exit status, misuse before gort::run.
+//
+// The output goes to memfds rather than pipes, so the child can never block
+// on a full pipe while the parent waits for it. The calling goroutine blocks
+// its thread in waitpid; that is fine for a short-lived child.
+#pragma once
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace gort_test {
+
+struct ChildResult {
+  int exit_code = -1;    // WEXITSTATUS, or -1 if it did not exit normally
+  int term_signal = 0;   // WTERMSIG if it was killed by a signal
+  std::string out;
+  std::string err;
+};
+
+namespace detail {
+
+inline std::string slurp(int fd) {
+  std::string s;
+  if (lseek(fd, 0, SEEK_SET) < 0) throw std::runtime_error(std::string("lseek: ") + std::strerror(errno));
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    s.append(buf, static_cast<std::size_t>(n));
+  }
+  return s;
+}
+
+}  // namespace detail
+
+// Runs argv[0] with argv. The child's environment is ours with the runtime's
+// variables (GOMAXPROCS, GORTDEBUG, GOTRACEBACK) removed, then `env` applied:
+// a value sets the variable, std::nullopt leaves it unset.
+inline ChildResult run_child(const std::vector<std::string>& argv,
+                             const std::map<std::string, std::optional<std::string>>& env = {}) {
+  std::vector<std::string> envs;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    std::string key = kv.substr(0, kv.find('='));
+    if (key == "GOMAXPROCS" || key == "GORTDEBUG" || key == "GOTRACEBACK" || env.count(key)) continue;
+    envs.push_back(kv);
+  }
+  for (const auto& [k, v] : env)
+    if (v) envs.push_back(k + "=" + *v);
+
+  std::vector<char*> cargv, cenv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  for (const auto& e : envs) cenv.push_back(const_cast<char*>(e.c_str()));
+  cenv.push_back(nullptr);
+
+  int out = memfd_create("child-stdout", MFD_CLOEXEC);
+  int err = memfd_create("child-stderr", MFD_CLOEXEC);
+  if (out < 0 || err < 0) throw std::runtime_error(std::string("memfd_create: ") + std::strerror(errno));
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out, 1);  // dup2 clears FD_CLOEXEC on the copy
+  posix_spawn_file_actions_adddup2(&fa, err, 2);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, cargv[0], &fa, nullptr, cargv.data(), cenv.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) {
+    close(out);
+    close(err);
+    throw std::runtime_error("posix_spawn " + argv[0] + ": " + std::strerror(rc));
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) throw std::runtime_error(std::string("waitpid: ") + std::strerror(errno));
+  }
+  ChildResult r;
+  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) r.term_signal = WTERMSIG(status);
+  r.out = detail::slurp(out);
+  r.err = detail::slurp(err);
+  close(out);
+  close(err);
+  return r;
+}
+
+}  // namespace gort_test

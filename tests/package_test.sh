@@ -1,0 +1,104 @@
+#!/bin/sh
+# The installed CMake package: `cmake --install` the build into a scratch
+# prefix, then configure, build and run a scratch project that uses only
+# find_package(gort CONFIG REQUIRED) and gort::gort. It fails if the package
+# config, the exported target, the installed headers or the library's link
+# dependencies are wrong, or if the program built from them misbehaves.
+#
+# usage: package_test.sh BUILD_DIR SOURCE_DIR [CXX_COMPILER [CXX_FLAGS [EXE_LINKER_FLAGS]]]
+set -eu
+
+build_dir=${1:?usage: package_test.sh BUILD_DIR SOURCE_DIR [CXX [CXXFLAGS [LDFLAGS]]]}
+source_dir=${2:?usage: package_test.sh BUILD_DIR SOURCE_DIR [CXX [CXXFLAGS [LDFLAGS]]]}
+cxx=${3:-}
+cxx_flags=${4:-}
+ld_flags=${5:-}
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/gort-package-test.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+fail() {
+  echo "package_test: FAIL: $*" >&2
+  exit 1
+}
+
+echo "package_test: installing $build_dir into $tmp/prefix"
+cmake --install "$build_dir" --prefix "$tmp/prefix" >"$tmp/install.log" 2>&1 || {
+  cat "$tmp/install.log" >&2
+  fail "cmake --install failed"
+}
+[ -f "$tmp/prefix/include/gort/gort.h" ] || fail "gort/gort.h was not installed"
+ls "$tmp/prefix"/lib*/cmake/gort/gortConfig.cmake >/dev/null 2>&1 || fail "gortConfig.cmake was not installed"
+
+mkdir "$tmp/proj"
+cat >"$tmp/proj/CMakeLists.txt" <<'EOF'
+cmake_minimum_required(VERSION 3.20)
+project(gort_package_user LANGUAGES CXX)
+set(CMAKE_CXX_STANDARD 20)
+set(CMAKE_CXX_STANDARD_REQUIRED ON)
+find_package(gort 0.1 CONFIG REQUIRED)
+if(NOT TARGET gort::gort)
+  message(FATAL_ERROR "find_package(gort) did not define gort::gort")
+endif()
+add_executable(x main.cpp)
+target_compile_options(x PRIVATE -Wall -Wextra -Werror)
+target_link_libraries(x PRIVATE gort::gort)
+EOF
+cat >"$tmp/proj/main.cpp" <<'EOF'
+// Uses every public header: goroutines, Mutex, WaitGroup, sleep.
+#include <gort/gort.h>
+
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+
+int main() {
+  return gort::run([] {
+    gort::Mutex mu;
+    gort::WaitGroup wg;
+    long sum = 0;
+    wg.add(100);
+    for (int i = 1; i <= 100; ++i) {
+      gort::go([&, i] {
+        gort::sleep_for(std::chrono::microseconds(i));
+        std::lock_guard<gort::Mutex> lk(mu);
+        sum += i;
+        wg.done();
+      });
+    }
+    wg.wait();
+    std::printf("sum=%ld main=%lld\n", sum, static_cast<long long>(gort::goid()));
+    return 7;
+  });
+}
+EOF
+
+set --
+if command -v ninja >/dev/null 2>&1; then set -- -G Ninja; fi
+[ -n "$cxx" ] && set -- "$@" "-DCMAKE_CXX_COMPILER=$cxx"
+set -- "$@" "-DCMAKE_CXX_FLAGS=$cxx_flags" "-DCMAKE_EXE_LINKER_FLAGS=$ld_flags"
+
+echo "package_test: configuring a scratch project against $tmp/prefix"
+cmake -S "$tmp/proj" -B "$tmp/proj/build" "$@" -DCMAKE_PREFIX_PATH="$tmp/prefix" \
+  -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON >"$tmp/configure.log" 2>&1 || {
+  cat "$tmp/configure.log" >&2
+  fail "configuring the scratch project failed"
+}
+grep -q "gort_DIR:PATH=$tmp/prefix" "$tmp/proj/build/CMakeCache.txt" ||
+  fail "gort was not found in the install prefix: $(grep gort_DIR "$tmp/proj/build/CMakeCache.txt")"
+
+cmake --build "$tmp/proj/build" >"$tmp/build.log" 2>&1 || {
+  cat "$tmp/build.log" >&2
+  fail "building the scratch project failed"
+}
+# The scratch project must have compiled against the installed headers, not
+# the source tree.
+if grep -q -- "$source_dir/runtime/include" "$tmp/proj/build/build.ninja" "$tmp/proj/build/CMakeFiles"/*/flags.make 2>/dev/null; then
+  fail "the scratch project used headers from the source tree"
+fi
+
+status=0
+out=$(GOMAXPROCS=2 "$tmp/proj/build/x") || status=$?
+[ "$out" = "sum=5050 main=1" ] || fail "unexpected output: '$out'"
+[ "$status" -eq 7 ] || fail "exit status $status, expected 7"
+echo "package_test: OK ($out, exit $status)"
