@@ -1,9 +1,11 @@
 // GORTDEBUG=schedtrace=MS[,scheddetail=1]: Go's scheduler trace, in Go's
-// format, printed by sysmon every MS milliseconds.
+// format, printed by sysmon every MS milliseconds; and gort::debug's
+// snapshot of the same numbers.
 #include <cstdarg>
 #include <cstdio>
 #include <string>
 
+#include "gort/debug.h"
 #include "runtime2.h"
 #include "traceback.h"
 
@@ -20,44 +22,67 @@ void append(std::string& out, const char* fmt, ...) {
   if (n > 0) out.append(buf, static_cast<std::size_t>(n) < sizeof buf ? static_cast<std::size_t>(n) : sizeof buf - 1);
 }
 const char* tf(bool b) { return b ? "true" : "false"; }
-}  // namespace
 
-void schedtrace(bool detailed) {
-  std::int64_t now = nanotime();
+const char* pstatus_string(std::uint32_t s) {
+  switch (s) {
+    case Pidle: return "idle";
+    case Prunning: return "running";
+    case Psyscall: return "syscall";
+    case Pgcstop: return "gcstop";
+    case Pdead: return "dead";
+  }
+  return "?";
+}
+
+// sched.lock held. Everything read here changes under us: a racy snapshot,
+// as in Go.
+debug::SchedStats snapshot() {
+  debug::SchedStats s{};
+  s.uptime_ns = nanotime() - sched.starttime;
+  s.gomaxprocs = gomaxprocs.load();
+  s.idleprocs = sched.npidle.load();
+  s.threads = sched.mcount;
+  s.spinningthreads = sched.nmspinning.load();
+  s.idlethreads = sched.nmidle;
+  s.runqueue = sched.runqsize.load();
+  s.goroutines = sched.ngoroutines.load();
+  for (int i = 0; i < s.gomaxprocs; ++i) {
+    P* pp = allp[i];
+    M* mp = pp->m;
+    s.ps.push_back(debug::PStats{i, pstatus_string(pp->status.load()), pp->schedtick, pp->syscalltick,
+                                mp ? mp->id : -1, runqsize(pp), pp->runnext.load() != nullptr, pp->gfreecnt,
+                                pp->timers.size()});
+  }
+  return s;
+}
+
+std::string format(bool detailed) {
   std::string out;
-  sched.lock.lock();
-  std::int32_t procs = gomaxprocs.load();
+  debug::SchedStats s = snapshot();
   append(out, "SCHED %lldms: gomaxprocs=%d idleprocs=%d threads=%d spinningthreads=%d idlethreads=%d runqueue=%d",
-         static_cast<long long>((now - sched.starttime) / 1000000), procs, sched.npidle.load(), sched.mcount,
-         sched.nmspinning.load(), sched.nmidle, sched.runqsize.load());
+         static_cast<long long>(s.uptime_ns / 1000000), s.gomaxprocs, s.idleprocs, s.threads, s.spinningthreads,
+         s.idlethreads, s.runqueue);
   if (detailed)
     append(out, " gcwaiting=%s nmidlelocked=%d stopwait=%d sysmonwait=%s\n", tf(sched.gcwaiting.load() != 0),
            sched.nmidlelocked, sched.stopwait, tf(sched.sysmonwait.load()));
-  // We must be careful while reading data from Ps, Ms and Gs: they change
-  // under us. Everything below is a racy snapshot, as in Go.
-  for (std::int32_t i = 0; i < procs; ++i) {
-    P* pp = allp[i];
-    M* mp = pp->m;
-    std::uint32_t n = runqsize(pp);
+  for (const auto& p : s.ps) {
     if (detailed) {
-      long long id = mp ? static_cast<long long>(mp->id) : -1;
-      append(out, "  P%d: status=%u schedtick=%u syscalltick=%u m=%lld runqsize=%u gfreecnt=%d timerslen=%zu\n", i,
-             pp->status.load(), pp->schedtick, pp->syscalltick, id, n, pp->gfreecnt, pp->timers.size());
+      append(out, "  P%d: status=%u schedtick=%u syscalltick=%u m=%lld runqsize=%u gfreecnt=%d timerslen=%zu\n", p.id,
+             allp[p.id]->status.load(), p.schedtick, p.syscalltick, static_cast<long long>(p.m), p.runqsize,
+             p.gfreecnt, p.timers);
     } else {
-      append(out, " %s%u%s", i == 0 ? "[" : "", n, i == procs - 1 ? "]\n" : "");
+      append(out, " %s%u%s", p.id == 0 ? "[" : "", p.runqsize, p.id == s.gomaxprocs - 1 ? "]\n" : "");
     }
   }
-  if (!detailed) {
-    sched.lock.unlock();
-    fdwrite(2, out.data(), out.size());
-    return;
-  }
+  if (!detailed) return out;
   for (M* mp = allm.load(); mp; mp = mp->alllink) {
     if (mp->exited) continue;
     P* pp = mp->p;
     G* gp = mp->curg;
     G* lockedg = mp->lockedg;
-    append(out, "  M%lld: p=%d curg=%lld mallocing=0 throwing=0 preemptoff=%d locks=%d dying=0 spinning=%s blocked=%s lockedg=%lld\n",
+    append(out,
+           "  M%lld: p=%d curg=%lld mallocing=0 throwing=0 preemptoff=%d locks=%d dying=0 spinning=%s blocked=%s "
+           "lockedg=%lld\n",
            static_cast<long long>(mp->id), pp ? pp->id : -1, gp ? static_cast<long long>(gp->goid) : -1LL,
            mp->preemptoff, mp->locks, tf(mp->spinning), tf(mp->blocked),
            lockedg ? static_cast<long long>(lockedg->goid) : -1LL);
@@ -68,12 +93,47 @@ void schedtrace(bool detailed) {
     G* gp = gs[i];
     M* mp = gp->m;
     M* lockedm = gp->lockedm;
-    append(out, "  G%lld: status=%u(%s) m=%lld lockedm=%lld\n", static_cast<long long>(gp->goid),
-           readgstatus(gp), waitreason_string(gp->waitreason), mp ? static_cast<long long>(mp->id) : -1LL,
+    append(out, "  G%lld: status=%u(%s) m=%lld lockedm=%lld\n", static_cast<long long>(gp->goid), readgstatus(gp),
+           waitreason_string(gp->waitreason), mp ? static_cast<long long>(mp->id) : -1LL,
            lockedm ? static_cast<long long>(lockedm->id) : -1LL);
   }
+  return out;
+}
+}  // namespace
+
+void schedtrace(bool detailed) {
+  sched.lock.lock();
+  std::string out = format(detailed);
   sched.lock.unlock();
   fdwrite(2, out.data(), out.size());
 }
 
 }  // namespace gort::rt
+
+namespace gort::debug {
+
+SchedStats sched_stats() {
+  rt::sched.lock.lock();
+  SchedStats s = rt::snapshot();
+  rt::sched.lock.unlock();
+  return s;
+}
+
+std::string schedtrace(bool detailed) {
+  rt::sched.lock.lock();
+  std::string s = rt::format(detailed);
+  rt::sched.lock.unlock();
+  return s;
+}
+
+int current_p() {
+  rt::M* mp = rt::getm();
+  return (mp && mp->curg && mp->p) ? mp->p->id : -1;
+}
+
+std::int64_t current_m() {
+  rt::M* mp = rt::getm();
+  return (mp && mp->curg) ? mp->id : -1;
+}
+
+}  // namespace gort::debug

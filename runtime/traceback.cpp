@@ -59,6 +59,7 @@ Dwfl* self_dwfl() {
 
 struct Frame {
   std::string func;
+  std::string decl;  // file the function is declared in, when DWARF says
   std::string file;
   int line = 0;
   std::uintptr_t offset = 0;  // pc - function start
@@ -74,14 +75,46 @@ std::string demangle(const char* name) {
 }
 
 // The name of a subprogram or inlined-subroutine DIE: its linkage name
-// (demangled, with parameter types, like a symbol) or its plain name.
+// (demangled, with parameter types, like a symbol), or else its name
+// qualified by the scopes around its declaration (namespaces, classes, the
+// function a lambda was written in), the way a demangled name reads.
 std::string die_name(Dwarf_Die* die) {
   Dwarf_Attribute attr;
   if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) || dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr)) {
     if (const char* s = dwarf_formstring(&attr)) return demangle(s);
   }
-  if (const char* s = dwarf_diename(die)) return s;
-  return "";
+  Dwarf_Die decl = *die, tmp;
+  for (int hops = 0; hops < 8; ++hops) {  // abstract origin, then specification
+    if (dwarf_attr(&decl, DW_AT_abstract_origin, &attr) && dwarf_formref_die(&attr, &tmp)) decl = tmp;
+    else if (dwarf_attr(&decl, DW_AT_specification, &attr) && dwarf_formref_die(&attr, &tmp)) decl = tmp;
+    else break;
+  }
+  const char* name = dwarf_diename(&decl);
+  std::string q;
+  Dwarf_Die* scopes = nullptr;
+  int n = dwarf_getscopes_die(&decl, &scopes);
+  for (int i = n - 1; i >= 1; --i) {
+    int tag = dwarf_tag(&scopes[i]);
+    const char* part = dwarf_diename(&scopes[i]);
+    switch (tag) {
+      case DW_TAG_namespace: q += part ? part : "(anonymous namespace)"; break;
+      case DW_TAG_class_type:
+      case DW_TAG_structure_type:
+      case DW_TAG_union_type: q += part ? part : "{lambda}"; break;
+      case DW_TAG_subprogram: q += part ? part : "?"; break;  // its own scopes are in this chain
+      default: continue;
+    }
+    q += "::";
+  }
+  std::free(scopes);
+  return q + (name ? name : "?");
+}
+
+// Where a function is declared: the wrappers of gort/runtime.h (gort::go,
+// gort::run) are inlined into user code and are hidden like runtime frames.
+std::string decl_file(Dwarf_Die* die) {
+  const char* f = dwarf_decl_file(die);
+  return f ? f : "";
 }
 
 // pc is a return address (or the exact pc when exact): look up pc-1 so that
@@ -113,6 +146,15 @@ std::vector<Frame> symbolize(std::uintptr_t pc, bool exact) {
     Dwarf_Die* cu = dwfl_module_addrdie(mod, lookup, &bias);
     Dwarf_Die* scopes = nullptr;
     int n = cu ? dwarf_getscopes(cu, lookup - bias, &scopes) : 0;
+    if (n > 0) {
+      // dwarf_getscopes follows an inlined function into its abstract
+      // definition; the chain of concrete callers comes from the innermost
+      // scope's own parents (what eu-addr2line -i does).
+      Dwarf_Die innermost = scopes[0];
+      std::free(scopes);
+      scopes = nullptr;
+      n = dwarf_getscopes_die(&innermost, &scopes);
+    }
     Dwarf_Files* files = nullptr;
     std::size_t nfiles = 0;
     if (cu) dwarf_getsrcfiles(cu, &files, &nfiles);
@@ -123,6 +165,7 @@ std::vector<Frame> symbolize(std::uintptr_t pc, bool exact) {
       if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram) continue;
       Frame g;
       g.func = tag == DW_TAG_subprogram && !f.func.empty() ? f.func : die_name(&scopes[i]);
+      g.decl = decl_file(&scopes[i]);
       g.file = file;
       g.line = line;
       g.offset = f.offset;
@@ -151,12 +194,15 @@ std::vector<Frame> symbolize(std::uintptr_t pc, bool exact) {
 
 // Frames Go would not show: the runtime's own, and the inlined wrappers
 // gort::go / gort::run put around the user's callable.
-bool runtime_frame(const std::string& func) {
+bool runtime_frame(const Frame& f) {
   static const char* const prefixes[] = {"gort::rt::", "gort::detail::", "gort_", "void gort::detail::",
-                                         "void gort::rt::", "void gort::go<", "int gort::run<"};
+                                         "void gort::rt::", "void gort::go<", "int gort::run<",
+                                         // lambdas inside gort::run / gort::go, named from DWARF scopes
+                                         "run<", "go<", "gort::run<", "gort::go<"};
   for (const char* p : prefixes)
-    if (func.rfind(p, 0) == 0) return true;
-  return false;
+    if (f.func.rfind(p, 0) == 0) return true;
+  static const std::string wrappers = "include/gort/runtime.h";
+  return f.decl.size() >= wrappers.size() && f.decl.compare(f.decl.size() - wrappers.size(), wrappers.size(), wrappers) == 0;
 }
 
 void print_frame(int fd, const Frame& f) {
@@ -191,8 +237,12 @@ void walk(int fd, unw_cursor_t* cursor, bool first_exact, bool cut_at_throw) {
     }
   }
   int printed = 0;
+  static const bool system = [] {
+    const char* t = std::getenv("GOTRACEBACK");
+    return t && (std::strcmp(t, "system") == 0 || std::strcmp(t, "crash") == 0);
+  }();
   for (std::size_t i = first; i < frames.size(); ++i) {
-    if (runtime_frame(frames[i].func)) continue;
+    if (!system && runtime_frame(frames[i])) continue;  // GOTRACEBACK=system shows them, as in Go
     if (printed == kMaxFrames) {
       fdprintf(fd, "...additional frames elided...\n");
       return;
@@ -237,7 +287,7 @@ void print_created_by(int fd, G* gp) {
   std::vector<Frame> frames = symbolize(gp->gopc, false);
   Frame f = frames.back();  // the function itself if every frame is a wrapper
   for (const Frame& g : frames) {
-    if (!runtime_frame(g.func)) {
+    if (!runtime_frame(g)) {
       f = g;
       break;
     }

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "child_process.h"
+#include "test_util.h"
 
 namespace {
 

@@ -189,6 +189,65 @@ TEST(Gomaxprocs, ResizeWhileGoroutinesRunAndPark) {
   RecordProperty("resizes", std::to_string(resizes));
 }
 
+// The goroutine that calls gomaxprocs(n) may itself run on a P that the
+// resize removes (id >= n); it must carry on on a P that stays. Goroutines on
+// several Ps take turns (under a Mutex, so one resize at a time) at shrinking
+// to 1 or 2 Ps and growing back to 4, so that the caller is often on P1-P3.
+TEST(Gomaxprocs, ShrinkCalledFromAGoroutineOnAPThatGoesAway) {
+  ScopedGomaxprocs procs(4);
+  constexpr int kGoroutines = 8;
+  constexpr int kRounds = 100;
+  gort::Mutex mu;
+  std::atomic<int> resizes{0};
+  gort::WaitGroup wg;
+  wg.add(kGoroutines);
+  for (int g = 0; g < kGoroutines; ++g) {
+    gort::go([&, g] {
+      for (int r = 0; r < kRounds; ++r) {
+        {
+          std::lock_guard<gort::Mutex> lk(mu);
+          int n = 1 + (r + g) % 2;
+          gort::gomaxprocs(n);
+          EXPECT_EQ(gort::gomaxprocs(0), n);
+          gort::gomaxprocs(4);
+          resizes.fetch_add(2);
+        }
+        gort::gosched();
+      }
+      wg.done();
+    });
+  }
+  wg.wait();
+  EXPECT_EQ(resizes.load(), 2 * kGoroutines * kRounds);
+  EXPECT_EQ(gort::gomaxprocs(0), 4);
+}
+
+// Go's GOMAXPROCS may be called from several goroutines at once (stopping
+// the world is serialized); the last resize wins and every caller returns.
+TEST(Gomaxprocs, ConcurrentResizesFromSeveralGoroutines) {
+  const int orig = gort::gomaxprocs(0);
+  constexpr int kGoroutines = 4;
+  constexpr int kRounds = 50;
+  std::atomic<int> calls{0};
+  gort::WaitGroup wg;
+  wg.add(kGoroutines);
+  for (int g = 0; g < kGoroutines; ++g) {
+    gort::go([&, g] {
+      for (int r = 0; r < kRounds; ++r) {
+        int prev = gort::gomaxprocs(1 + (r + g) % 4);
+        EXPECT_GE(prev, 1);
+        EXPECT_LE(prev, 4 > orig ? 4 : orig);
+        calls.fetch_add(1);
+        gort::gosched();
+      }
+      wg.done();
+    });
+  }
+  wg.wait();
+  EXPECT_EQ(calls.load(), kGoroutines * kRounds);
+  gort::gomaxprocs(orig);
+}
+
 TEST(Gomaxprocs, SleepersOnRemovedPsStillWake) {
   // Timers live on per-P heaps: shrinking must move them to a P that stays.
   ScopedGomaxprocs procs(4);

@@ -181,22 +181,32 @@ TEST(Goroutine, CallableWhoseCopyThrowsStartsNothing) {
   wg.wait();
 }
 
-TEST(Goroutine, GoFromAPlainThread) {
-  gort::WaitGroup wg;
-  std::int64_t id = 0;
-  bool in = false;
-  wg.add(1);
-  std::thread t([&] {
-    gort::go([&] {
-      id = gort::goid();
-      in = gort::in_goroutine();
-      wg.done();
-    });
-  });
-  wg.wait();
-  t.join();
-  EXPECT_GT(id, 1);
-  EXPECT_TRUE(in);
+// The threading contract: go() may be called from any thread while the
+// runtime runs. main parks in wait() until the goroutine made by the plain
+// thread runs. Run in a child, so that a false "all goroutines are asleep"
+// (main is parked before the thread has called go()) fails this test only.
+TEST(GoroutineForeignThreadDeathTest, GoFromAPlainThread) {
+  EXPECT_EXIT(
+      {
+        for (int i = 0; i < 20; ++i) {
+          gort::WaitGroup wg;
+          std::int64_t id = 0;
+          bool in = false;
+          wg.add(1);
+          std::thread t([&] {
+            gort::go([&] {
+              id = gort::goid();
+              in = gort::in_goroutine();
+              wg.done();
+            });
+          });
+          wg.wait();
+          t.join();
+          if (id <= 1 || !in) std::_Exit(1);
+        }
+        std::_Exit(0);
+      },
+      testing::ExitedWithCode(0), "");
 }
 
 TEST(Goroutine, GoroutinesStartGoroutines) {

@@ -192,17 +192,29 @@ TEST(WaitGroup, ReusableWithWaitersInEachRound) {
   }
 }
 
-TEST(WaitGroup, DoneFromAPlainThreadWakesTheGoroutine) {
-  gort::WaitGroup wg;
-  std::atomic<bool> thread_ran{false};
-  wg.add(1);
-  std::thread t([&] {
-    thread_ran.store(true);
-    wg.done();
-  });
-  wg.wait();
-  EXPECT_TRUE(thread_ran.load());
-  t.join();
+// A thread that is not a goroutine may release a WaitGroup a goroutine waits
+// on (WaitGroup::wait is the goroutine-only half). Run in a child: if the
+// runtime wrongly declares a deadlock while main is parked and the thread
+// has not yet called done(), that is reported as this test's failure
+// instead of ending the whole suite.
+TEST(WaitGroupForeignThreadDeathTest, DoneFromAPlainThreadWakesTheGoroutine) {
+  EXPECT_EXIT(
+      {
+        for (int i = 0; i < 20; ++i) {
+          gort::WaitGroup wg;
+          std::atomic<bool> thread_ran{false};
+          wg.add(1);
+          std::thread t([&] {
+            thread_ran.store(true);
+            wg.done();
+          });
+          wg.wait();
+          if (!thread_ran.load()) std::_Exit(1);
+          t.join();
+        }
+        std::_Exit(0);
+      },
+      testing::ExitedWithCode(0), "");
 }
 
 TEST(WaitGroupDeathTest, NegativeCounterPanics) {

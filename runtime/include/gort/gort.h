@@ -3,3 +3,4 @@
 #include <gort/runtime.h>
 #include <gort/sync.h>
 #include <gort/time.h>
+#include <gort/debug.h>

@@ -70,8 +70,10 @@ void fill(FnSlot* slot, F&& f) {
 // Starts a goroutine running f(). f may be any move-constructible callable
 // taking no arguments; its result is discarded. Like Go's `go f()`, the new
 // goroutine takes the current P's runnext slot and runs soon.
+// Always inlined: the return address newproc_end records is then in the
+// caller, and "created by" names the function that said go.
 template <class F>
-void go(F&& f) {
+[[gnu::always_inline]] inline void go(F&& f) {
   static_assert(std::is_invocable_v<std::decay_t<F>&>, "gort::go needs a callable taking no arguments");
   detail::FnSlot* slot = detail::newproc_begin();
   detail::fill(slot, std::forward<F>(f));

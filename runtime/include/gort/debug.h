@@ -1,0 +1,41 @@
+// A look at the scheduler from inside the program: the numbers behind
+// GORTDEBUG=schedtrace, as data. A snapshot is read without stopping
+// anything, so its numbers are consistent only roughly (as Go's schedtrace).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gort::debug {
+
+struct PStats {
+  int id;
+  const char* status;  // "idle", "running", "syscall", "gcstop", "dead"
+  std::uint32_t schedtick;
+  std::uint32_t syscalltick;
+  std::int64_t m;  // id of the M holding it, -1 if none
+  std::uint32_t runqsize;
+  bool runnext;
+  int gfreecnt;
+  std::size_t timers;
+};
+
+struct SchedStats {
+  std::int64_t uptime_ns;
+  int gomaxprocs;
+  int idleprocs;
+  int threads;
+  int spinningthreads;
+  int idlethreads;
+  int runqueue;  // the global run queue
+  int goroutines;
+  std::vector<PStats> ps;
+};
+
+SchedStats sched_stats();
+int current_p();           // the P running the calling goroutine; -1 off a goroutine
+std::int64_t current_m();  // its M; -1 off a goroutine
+std::string schedtrace(bool detailed);  // Go's "SCHED ..." text, as GORTDEBUG=schedtrace prints it
+
+}  // namespace gort::debug
