@@ -24,8 +24,11 @@ extern "C" void gort_systemstack_switch(void (*fn)(void*), void* arg, std::uintp
 namespace gort::rt {
 
 namespace {
-thread_local G* tls_g = nullptr;
-thread_local M* tls_m = nullptr;
+// initial-exec: the runtime is a static library linked into the program, so
+// its TLS sits at a fixed offset from %fs and needs no __tls_get_addr call
+// (the default for -fPIC code), which would cost more than a context switch.
+__attribute__((tls_model("initial-exec"))) thread_local G* tls_g = nullptr;
+__attribute__((tls_model("initial-exec"))) thread_local M* tls_m = nullptr;
 
 // Swap the thread's C++ exception globals with the ones stored in gp. Done
 // once before a G runs and once after it switches out, on g0: the thread

@@ -24,10 +24,18 @@ namespace gort::rt {
 
 std::uint32_t readgstatus(G* gp) { return gp->atomicstatus.load(std::memory_order_acquire); }
 
+// Every status transition is made by the one party that owns the G at that
+// moment (the M running it, the waker that took it off a wait queue under a
+// lock, the code that took it off a run queue), so a checked store suffices;
+// Go needs a CAS only because its GC sets a scan bit concurrently, and gort's
+// stop-the-world scans happen with the world stopped.
 void casgstatus(G* gp, std::uint32_t oldval, std::uint32_t newval) {
-  std::uint32_t v = oldval;
-  if (!gp->atomicstatus.compare_exchange_strong(v, newval, std::memory_order_acq_rel))
-    fatal("casgstatus: bad incoming values: goroutine %lld has status %s, expected %s (to %s)",
+  std::uint32_t v = gp->atomicstatus.load(std::memory_order_relaxed);
+  if (v == oldval) {
+    gp->atomicstatus.store(newval, std::memory_order_release);
+    return;
+  }
+  fatal("casgstatus: bad incoming values: goroutine %lld has status %s, expected %s (to %s)",
           static_cast<long long>(gp->goid), gstatus_string(v), gstatus_string(oldval), gstatus_string(newval));
 }
 
@@ -141,8 +149,7 @@ top:
     goto top;
   }
 
-  std::int64_t now = nanotime();
-  std::int64_t poll_until = checktimers(pp, now);
+  std::int64_t poll_until = checktimers(pp, 0);
 
   // Fairness: every 61st schedtick look at the global queue first.
   if (pp->schedtick % 61 == 0 && sched.runqsize.load(std::memory_order_relaxed) > 0) {
@@ -173,7 +180,7 @@ top:
         sched.nmspinning.fetch_add(1);
       }
       bool new_work = false;
-      if (G* gp = steal_work(mp, now, inherit_time, &new_work, &poll_until)) return gp;
+      if (G* gp = steal_work(mp, nanotime(), inherit_time, &new_work, &poll_until)) return gp;
       if (new_work) goto top;  // there may be new timer or GC work; restart to discover it
     }
   }
@@ -393,8 +400,24 @@ void goyield() {
 
 namespace gort {
 void gosched() {
-  rt::current_user_g("gort::gosched");
-  rt::mcall(rt::gosched_m);
+  using namespace rt;
+  G* gp = current_user_g("gort::gosched");
+  P* pp = gp->m->p;
+  // Fast path: when nothing else is runnable here — the local queue and the
+  // global queue are empty, no timer of this P is due, the world is not
+  // stopping — Go's gosched puts the G on the global queue only for
+  // find_runnable to take it straight back (the global queue is looked at
+  // before stealing). The outcome is the same without the two switches: a
+  // new time slice (schedtick) for the same G.
+  if (!gp->preempt && sched.runqsize.load(std::memory_order_relaxed) == 0 &&
+      !sched.gcwaiting.load(std::memory_order_relaxed) && runqempty(pp)) {
+    std::int64_t t = pp->timer0when.load(std::memory_order_relaxed);
+    if (t == 0 || t > nanotime()) {
+      pp->schedtick++;
+      return;
+    }
+  }
+  mcall(gosched_m);
 }
 }  // namespace gort
 

@@ -343,7 +343,7 @@ struct Timer {
 };
 void addtimer(Timer* t);
 bool deltimer(Timer* t);
-std::int64_t checktimers(P* pp, std::int64_t now);  // runs due timers; returns next when (0 = none)
+std::int64_t checktimers(P* pp, std::int64_t now);  // runs due timers (now 0: read the clock if needed); returns next when (0 = none)
 std::int64_t earliest_timer();                       // over all Ps, 0 if none
 void moveTimers(P* to, P* from);  // procresize: from is going away
 void timers_wake_poller(std::int64_t when);

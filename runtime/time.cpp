@@ -108,7 +108,9 @@ bool deltimer(Timer* t) {
 
 std::int64_t checktimers(P* pp, std::int64_t now) {
   std::int64_t next = pp->timer0when.load(std::memory_order_acquire);
-  if (next == 0 || next > now) return next;
+  if (next == 0) return 0;
+  if (now == 0) now = nanotime();  // only read the clock when there are timers: it is the scheduler's hot path
+  if (next > now) return next;
   pp->timerslock.lock();
   while (!pp->timers.empty() && pp->timers[0]->when <= now) {
     Timer* t = pp->timers[0];
