@@ -5,6 +5,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "runtime2.h"
@@ -314,6 +316,28 @@ P* releasep() {
   return pp;
 }
 
+// Threads of this process that are not live Ms (from /proc/self/stat's
+// num_threads). Called only when every M is idle, so its cost is no concern.
+int foreign_threads() {
+  FILE* f = std::fopen("/proc/self/stat", "r");
+  if (f == nullptr) return 0;
+  char buf[1024];
+  std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  // Fields after the command name (which may contain spaces) start after the last ')'.
+  const char* p = std::strrchr(buf, ')');
+  if (p == nullptr) return 0;
+  long v = 0;
+  int field = 2;
+  for (const char* q = p + 1; *q && field < 20; ++q)
+    if (*q == ' ') {
+      ++field;
+      if (field == 20) v = std::strtol(q + 1, nullptr, 10);
+    }
+  return static_cast<int>(v) - sched.mcount;
+}
+
 // Checks for deadlock: no M is running user code and nothing will ever wake
 // a G. sched.lock held.
 void checkdead() {
@@ -335,8 +359,10 @@ void checkdead() {
       case Grunnable:
       case Grunning:
       case Gsyscall:
-        fatal("checkdead: runnable g (goroutine %lld, status %s)", static_cast<long long>(gp->goid),
-              gstatus_string(readgstatus(gp)));
+        // Go throws here ("checkdead: runnable g"): only running Ms ready
+        // Gs there. In gort a thread that is not an M may have just readied
+        // a G (global queue) and be on its way to wakep(): not dead.
+        return;
       default:
         break;
     }
@@ -346,6 +372,12 @@ void checkdead() {
   std::int32_t procs = gomaxprocs.load();
   for (std::int32_t i = 0; i < procs; ++i)
     if (allp[i]->timer0when.load() != 0) return;
+  // Unlike Go, a C++ program has threads the runtime did not make, and they
+  // may still wake a goroutine (WaitGroup::done, gort::go from a callback
+  // thread). While any exists, "all asleep" is not a proof of deadlock.
+  // sysmon calls checkdead again while the Ps are idle, so a deadlock is
+  // still reported once those threads are gone.
+  if (foreign_threads() > 0) return;
   sched.lock.unlock();
   fatal("all goroutines are asleep - deadlock!");
 }

@@ -70,11 +70,15 @@ void sysmon() {
         checkdead();
         sched.sysmonwait.store(true);
         sched.lock.unlock();
-        // Sleep until a P starts running again, or until the next timer is
-        // due (nobody else may be waiting for it).
+        // Sleep until a P starts running again, or the next timer is due
+        // (nobody else may be waiting for it), or 100 ms pass: checkdead is
+        // not conclusive while threads gort did not make exist, so it is
+        // asked again now and then.
+        constexpr std::int64_t kIdleCheck = 100'000'000;
         std::int64_t next = earliest_timer();
-        std::int64_t sleep = next != 0 ? next - nanotime() : -1;
-        if (next == 0 || sleep > 0) sched.sysmonnote.tsleep(sleep);
+        std::int64_t sleep = next != 0 ? next - nanotime() : kIdleCheck;
+        if (sleep > kIdleCheck) sleep = kIdleCheck;
+        if (sleep > 0) sched.sysmonnote.tsleep(sleep);
         sched.lock.lock();
         sched.sysmonwait.store(false);
         sched.sysmonnote.clear();
