@@ -58,7 +58,7 @@ GORT_NOIPA M* getm() {
 }
 GORT_NOIPA void setg(G* gp) {
   tls_g = gp;
-  tls_m = gp ? gp->m : nullptr;
+  tls_m = gp ? static_cast<M*>(gp->m) : nullptr;
 }
 
 void acquirem() {

@@ -1,6 +1,7 @@
 // Gs: allocation and reuse, newproc (gort::go), the start and end of a
 // goroutine's life.
 #include <cstddef>
+#include <vector>
 
 #include "runtime2.h"
 #include "sanitizer.h"
@@ -15,12 +16,15 @@ void allgadd(G* gp) {
   allgs.lock.lock();
   std::size_t n = allgs.len.load(std::memory_order_relaxed);
   if (n == allgs.cap) {
-    // Grow by copying; the old array is kept (never freed) because readers
-    // without the lock may still be walking it.
+    // Grow by copying; the old array is kept (never freed, but still
+    // referenced, so leak checkers see it) because readers without the lock
+    // may still be walking it.
+    static auto* retired = new std::vector<G**>();  // never destroyed: exit does not free it either
     std::size_t cap = allgs.cap ? allgs.cap * 2 : 1024;
     G** grown = new G*[cap];
     G** old = allgs.ptr.load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < n; ++i) grown[i] = old[i];
+    if (old) retired->push_back(old);
     allgs.ptr.store(grown, std::memory_order_release);
     allgs.cap = cap;
   }

@@ -118,7 +118,7 @@ void newm(void (*fn)(), P* pp) {
   pthread_attr_destroy(&attr);
   if (err != 0)
     fatal("newm: cannot create an OS thread (pthread_create: %s); threads in use: %d", std::strerror(err),
-          sched.mcount);
+          sched.mcount.load());
 }
 
 // Put mp on the idle list. sched.lock held.
@@ -345,7 +345,7 @@ void checkdead() {
   std::int32_t run = sched.mcount - sched.nmidle - sched.nmidlelocked - sched.nmsys;
   if (run > 0) return;
   if (run < 0) fatal("checkdead: inconsistent counts: mcount=%d nmidle=%d nmidlelocked=%d nmsys=%d",
-                     sched.mcount, sched.nmidle, sched.nmidlelocked, sched.nmsys);
+                     sched.mcount.load(), sched.nmidle.load(), sched.nmidlelocked, sched.nmsys);
   int grunning = 0;
   std::size_t n = allgs.len.load(std::memory_order_acquire);
   G** gs = allgs.ptr.load(std::memory_order_acquire);

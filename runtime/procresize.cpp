@@ -157,7 +157,7 @@ void stop_the_world_internal(WaitReason reason) {
       preemptall();
     }
   }
-  if (sched.stopwait != 0) fatal("stopTheWorld: not stopped (stopwait=%d)", sched.stopwait);
+  if (sched.stopwait != 0) fatal("stopTheWorld: not stopped (stopwait=%d)", sched.stopwait.load());
   for (std::int32_t i = 0; i < n; ++i)
     if (allp[i]->status.load() != Pgcstop) fatal("stopTheWorld: not stopped (status=%u)", allp[i]->status.load());
   gp->waitreason = WaitReason::Zero;

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "gort/runtime.h"
@@ -66,6 +67,41 @@ const char* waitreason_string(WaitReason r);
 
 const char* gstatus_string(std::uint32_t s);
 
+// A field its owner writes and monitors (sysmon, schedtrace, stop the world,
+// the inspector) read without synchronisation, as sysmon reads plain fields
+// in Go. A relaxed atomic: no ordering and no cost on x86, but no torn reads
+// and no data race as far as the C++ memory model and TSan are concerned.
+// ++ is a load and a store: only the owner may use it.
+template <class T>
+class Racy {
+ public:
+  Racy(T v = T{}) : v_(v) {}
+  Racy(const Racy& o) : v_(T(o)) {}  // a snapshot (for ?: and the like)
+  Racy& operator=(const Racy&) = delete;
+  operator T() const { return v_.load(std::memory_order_relaxed); }
+  Racy& operator=(T v) {
+    v_.store(v, std::memory_order_relaxed);
+    return *this;
+  }
+  T operator++() { return *this = static_cast<T>(T(*this) + 1), T(*this); }
+  T operator++(int) {
+    T old = *this;
+    *this = static_cast<T>(old + 1);
+    return old;
+  }
+  T operator--(int) {
+    T old = *this;
+    *this = static_cast<T>(old - 1);
+    return old;
+  }
+  T operator--() { return *this = static_cast<T>(T(*this) - 1), T(*this); }
+  T load() const { return *this; }
+  T operator->() const requires std::is_pointer_v<T> { return *this; }
+
+ private:
+  std::atomic<T> v_;
+};
+
 struct Stack {
   std::uintptr_t lo;  // lowest usable address (above the guard page, if any)
   std::uintptr_t hi;  // one past the highest address
@@ -96,14 +132,14 @@ struct G {
   std::atomic<std::uintptr_t> stackguard0;
   Gobuf sched;
   std::atomic<std::uint32_t> atomicstatus;
-  WaitReason waitreason;
-  bool preempt;       // preemption requested: yield at the next yield point
-  bool preempt_stop;  // on preemption, go to Gpreempted instead of Grunnable
+  Racy<WaitReason> waitreason;
+  Racy<bool> preempt;       // preemption requested: yield at the next yield point
+  Racy<bool> preempt_stop;  // on preemption, go to Gpreempted instead of Grunnable
   bool guarded;       // the stack has a guard page below stack.lo
   std::int64_t goid;
   std::int64_t parentgoid;
-  M* m;               // the M running it, or nullptr
-  M* lockedm;         // lock_os_thread
+  Racy<M*> m;         // the M running it, or nullptr
+  Racy<M*> lockedm;   // lock_os_thread
   G* schedlink;       // next G on a run or free list
   std::int64_t waitsince;
   std::uintptr_t startpc;  // the start function (the invoke thunk of its callable)
@@ -118,25 +154,25 @@ struct G {
 
 struct M {
   G* g0;         // the scheduler's stack: the thread's own
-  G* curg;       // the user G running, or nullptr
-  P* p;          // attached P, or nullptr
+  Racy<G*> curg;  // the user G running, or nullptr
+  Racy<P*> p;     // attached P, or nullptr
   P* nextp;      // the P to acquire when woken from stopm
   P* oldp;       // the P held before a system call
   std::int64_t id;
   pid_t procid;  // kernel thread id (tgkill, the inspector)
   std::atomic<bool> spinning;  // looking for work
-  bool blocked;  // parked in stopm, waiting for a P
+  Racy<bool> blocked;  // parked in stopm, waiting for a P
   bool sysmon;   // the monitor thread: runs without a P
-  bool exited;   // the thread has ended (idle too long); kept on allm
-  std::int32_t locks;       // runtime locks held: no preemption while > 0
-  std::int32_t preemptoff;  // non-zero: no preemption
+  Racy<bool> exited;  // the thread has ended (idle too long); kept on allm
+  Racy<std::int32_t> locks;       // runtime locks held: no preemption while > 0
+  Racy<std::int32_t> preemptoff;  // non-zero: no preemption
   std::atomic<std::uint32_t> signal_pending;  // a preemption signal is in flight
   std::uint32_t preempt_gen;
   Note park;
   M* schedlink;  // next on sched.midle
   M* alllink;    // next on allm
   G* (*mcall_fn)(G*);  // run on g0 after curg switched out; returns a G to run at once, or nullptr
-  G* lockedg;
+  Racy<G*> lockedg;
   UnlockFnPtr waitunlockf;  // gopark: run on g0 once the G is parked
   void* waitlock;
   pthread_t thread;
@@ -166,9 +202,9 @@ struct alignas(64) P {
   std::int32_t id;
   std::atomic<std::uint32_t> status;
   P* link;  // next on sched.pidle
-  M* m;     // back-link to the owning M
-  std::uint32_t schedtick;    // incremented on every scheduler call that picks a new time slice
-  std::uint32_t syscalltick;  // incremented on every system call
+  Racy<M*> m;  // back-link to the owning M
+  Racy<std::uint32_t> schedtick;    // incremented on every scheduler call that picks a new time slice
+  Racy<std::uint32_t> syscalltick;  // incremented on every system call
   SysmonTick sysmontick;      // last tick observed by sysmon
 
   // The local run queue: a lock-free single-producer, multi-consumer ring.
@@ -183,14 +219,15 @@ struct alignas(64) P {
 
   // Dead Gs with stacks, ready for reuse.
   G* gfree;
-  std::int32_t gfreecnt;
+  Racy<std::int32_t> gfreecnt;
 
   // The timer heap (Go 1.14: timers live on the P that made them).
   Lock timerslock;
   std::vector<Timer*> timers;
   std::atomic<std::int64_t> timer0when;  // when of the earliest timer, 0 if none
+  Racy<std::uint32_t> ntimers;           // timers.size(), for readers without timerslock
 
-  std::uint64_t preemptcount;  // preemptions requested (schedtrace, inspector)
+  Racy<std::uint64_t> preemptcount;  // preemptions requested (schedtrace, inspector)
 
   // goids are handed out in batches per P, as Go does, to keep newproc off a shared counter.
   std::int64_t goidcache;
@@ -204,10 +241,10 @@ struct Sched {
   Lock lock;
 
   M* midle;  // idle Ms waiting for work
-  std::int32_t nmidle;
+  Racy<std::int32_t> nmidle;
   std::int32_t nmidlelocked;
   std::int64_t mnext;  // number of Ms created so far; next M id
-  std::int32_t mcount;  // live Ms (m0 and sysmon included)
+  Racy<std::int32_t> mcount;  // live Ms (m0 and sysmon included)
   std::int32_t nmsys;   // system Ms not counted by checkdead (sysmon)
   std::int32_t nmfreed;
 
@@ -222,11 +259,11 @@ struct Sched {
 
   // Global free Gs.
   Lock gflock;
-  G* gfree;
+  Racy<G*> gfree;  // read without gflock to skip taking it when empty
   std::int32_t ngfree;
 
   std::atomic<std::uint32_t> gcwaiting;  // stop the world in progress
-  std::int32_t stopwait;
+  Racy<std::int32_t> stopwait;
   Note stopnote;
 
   std::atomic<bool> sysmonwait;

@@ -51,7 +51,7 @@ debug::SchedStats snapshot() {
     M* mp = pp->m;
     s.ps.push_back(debug::PStats{i, pstatus_string(pp->status.load()), pp->schedtick, pp->syscalltick,
                                 mp ? mp->id : -1, runqsize(pp), pp->runnext.load() != nullptr, pp->gfreecnt,
-                                pp->timers.size()});
+                                pp->ntimers});
   }
   return s;
 }
@@ -64,7 +64,7 @@ std::string format(bool detailed) {
          s.idlethreads, s.runqueue);
   if (detailed)
     append(out, " gcwaiting=%s nmidlelocked=%d stopwait=%d sysmonwait=%s\n", tf(sched.gcwaiting.load() != 0),
-           sched.nmidlelocked, sched.stopwait, tf(sched.sysmonwait.load()));
+           sched.nmidlelocked, sched.stopwait.load(), tf(sched.sysmonwait.load()));
   for (const auto& p : s.ps) {
     if (detailed) {
       append(out, "  P%d: status=%u schedtick=%u syscalltick=%u m=%lld runqsize=%u gfreecnt=%d timerslen=%zu\n", p.id,
@@ -84,7 +84,7 @@ std::string format(bool detailed) {
            "  M%lld: p=%d curg=%lld mallocing=0 throwing=0 preemptoff=%d locks=%d dying=0 spinning=%s blocked=%s "
            "lockedg=%lld\n",
            static_cast<long long>(mp->id), pp ? pp->id : -1, gp ? static_cast<long long>(gp->goid) : -1LL,
-           mp->preemptoff, mp->locks, tf(mp->spinning), tf(mp->blocked),
+           mp->preemptoff.load(), mp->locks.load(), tf(mp->spinning), tf(mp->blocked),
            lockedg ? static_cast<long long>(lockedg->goid) : -1LL);
   }
   std::size_t n = allgs.len.load(std::memory_order_acquire);

@@ -55,7 +55,10 @@ void siftdown(std::vector<Timer*>& h, std::size_t i) {
   t->index = static_cast<std::int32_t>(i);
 }
 
-void update_timer0(P* pp) { pp->timer0when.store(pp->timers.empty() ? 0 : pp->timers[0]->when, std::memory_order_release); }
+void update_timer0(P* pp) {
+  pp->timer0when.store(pp->timers.empty() ? 0 : pp->timers[0]->when, std::memory_order_release);
+  pp->ntimers = static_cast<std::uint32_t>(pp->timers.size());
+}
 
 // Remove the timer at index i. pp->timerslock held.
 void heap_remove(P* pp, std::size_t i) {
@@ -81,7 +84,7 @@ void heap_add(P* pp, Timer* t) {
 void addtimer(Timer* t) {
   M* mp = getm();
   // Off a P (sysmon, a foreign thread), timers go to P 0, which always exists.
-  P* pp = (mp && mp->p) ? mp->p : allp[0];
+  P* pp = (mp && mp->p) ? mp->p.load() : allp[0];
   pp->timerslock.lock();
   heap_add(pp, t);
   update_timer0(pp);
