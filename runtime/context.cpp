@@ -32,10 +32,12 @@ __attribute__((tls_model("initial-exec"))) thread_local M* tls_m = nullptr;
 
 // Swap the thread's C++ exception globals with the ones stored in gp. Done
 // once before a G runs and once after it switches out, on g0: the thread
-// then has the G's state exactly while the G runs, and g0's otherwise.
-void swap_eh(G* gp) {
-  auto* tg = reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
-  std::swap(*tg, gp->eh);
+// then has the G's state exactly while the G runs, and g0's otherwise. The
+// address is per thread, so the M keeps it (looking it up costs a call into
+// libstdc++ and a __tls_get_addr).
+void swap_eh(M* mp, G* gp) {
+  if (mp->eh_globals == nullptr) mp->eh_globals = abi::__cxa_get_globals();
+  std::swap(*static_cast<EhGlobals*>(mp->eh_globals), gp->eh);
 }
 }  // namespace
 
@@ -70,14 +72,15 @@ void releasem() {
 
 // On g0: run gp until it switches back with mcall. Returns what the mcall
 // function returned (a G to run next without a trip through the scheduler).
+// g0 never changes threads, so run_g may write the thread-locals directly.
 G* run_g(M* mp, G* gp) {
-  swap_eh(gp);
-  setg(gp);
+  swap_eh(mp, gp);
+  tls_g = gp;
   san::switch_to(&mp->g0->asan_fake_stack, gp, /*leaving_for_good=*/false);
   gort_swapctx(&mp->g0->sched, &gp->sched);
   san::switched_back(mp->g0->asan_fake_stack);
-  setg(mp->g0);
-  swap_eh(gp);
+  tls_g = mp->g0;
+  swap_eh(mp, gp);
   G* from = gp;  // the G that called mcall is the one that ran
   auto fn = mp->mcall_fn;
   mp->mcall_fn = nullptr;

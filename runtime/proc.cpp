@@ -347,9 +347,8 @@ G* goyield_m(G* gp) {
 }
 
 G* current_user_g(const char* what) {
-  M* mp = getm();
-  G* gp = mp ? mp->curg : nullptr;
-  if (gp == nullptr || getg() != gp) fatal("%s called off a goroutine", what);
+  G* gp = getg();
+  if (gp == nullptr || gp->m == nullptr || gp->m->curg != gp) fatal("%s called off a goroutine", what);
   return gp;
 }
 }  // namespace

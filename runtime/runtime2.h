@@ -178,6 +178,7 @@ struct M {
   pthread_t thread;
   std::uint64_t fastrand;
   std::int64_t startwait;  // when it began waiting for work (idle M exit)
+  void* eh_globals;        // this thread's __cxa_get_globals()
   void* g0_stack_bottom;   // sanitizer bookkeeping for g0's stack
   std::size_t g0_stack_size;
 };
