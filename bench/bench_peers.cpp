@@ -1,19 +1,27 @@
 // bench_peers: the shapes of bench_sched, measured on the alternatives a C++
 // programmer would otherwise reach for, so that gort's numbers have a scale.
 //
-//   thread/yield             std::this_thread::yield() (sched_yield) per call
+//   thread/yield             std::this_thread::yield() (sched_yield) per call, one
+//                            thread alone
+//   thread/yield2            the same, with a partner thread also yielding in a
+//                            loop (a switch per call when pinned to one CPU)
 //   thread/spawn/N           std::thread spawn of N do-nothing threads, then join all
 //   context/resume           one boost::context::fiber resume round trip (two stack
 //                            switches, no scheduler): the floor for any yield
 //   fiber/yield              boost::this_fiber::yield() per call, from the main fiber
+//                            with nothing else runnable
+//   fiber/yield2             the same, with a partner fiber also yielding in a loop,
+//                            so that each call switches to the other (at
+//                            GOMAXPROCS=1; above, the partner may be stolen)
 //   fiber/spawn/N            boost::fibers::fiber spawn of N do-nothing fibers, then
 //                            join all; stacks recycled through a pool, as Go and
 //                            gort recycle dead Gs with their stacks
 //   fiber/spawn_fixedsize/N  the same with Boost.Fiber's default allocator, which
 //                            mallocs a fresh 128 KiB stack per fiber
 //
-// Every benchmark reports items_per_second, where an item is one call, one
-// spawned-and-finished thread/fiber, or one round trip; 1e9 / items_per_second
+// Every benchmark reports items_per_second, where an item is one call (for
+// yield2, one call of the measured loop: the partner's calls are not counted),
+// one spawned-and-finished thread/fiber, or one round trip; 1e9 / items_per_second
 // is the ns per item that compare.sh prints. All use wall-clock time
 // (UseRealTime): spawned work runs partly on other threads, which the CPU time
 // of the calling thread would not see.
@@ -30,6 +38,7 @@
 #include <boost/fiber/algo/work_stealing.hpp>
 #include <boost/fiber/all.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -113,6 +122,19 @@ void thread_yield(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// The benchmark thread yields in the measured loop; a partner thread yields
+// until told to stop. Only the benchmark thread's calls are counted.
+void thread_yield2(benchmark::State& state) {
+  std::atomic<bool> stop{false};
+  std::thread partner([&stop] {
+    while (!stop.load(std::memory_order_relaxed)) std::this_thread::yield();
+  });
+  for (auto _ : state) std::this_thread::yield();
+  stop.store(true, std::memory_order_relaxed);
+  partner.join();
+  state.SetItemsProcessed(state.iterations());
+}
+
 void thread_spawn(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   std::vector<std::thread> threads;
@@ -143,6 +165,22 @@ void context_resume(benchmark::State& state) {
 void fiber_yield(benchmark::State& state) {
   ensure_fiber_pool();
   for (auto _ : state) boost::this_fiber::yield();
+  state.SetItemsProcessed(state.iterations());
+}
+
+// The main fiber yields in the measured loop; a partner fiber yields until told
+// to stop. Only the main fiber's calls are counted. Under work_stealing
+// (GOMAXPROCS > 1) the partner may be stolen by a helper thread, hence the
+// atomic flag.
+void fiber_yield2(benchmark::State& state) {
+  ensure_fiber_pool();
+  std::atomic<bool> stop{false};
+  boost::fibers::fiber partner([&stop] {
+    while (!stop.load(std::memory_order_relaxed)) boost::this_fiber::yield();
+  });
+  for (auto _ : state) boost::this_fiber::yield();
+  stop.store(true, std::memory_order_relaxed);
+  partner.join();
   state.SetItemsProcessed(state.iterations());
 }
 
@@ -211,9 +249,11 @@ int main(int argc, char** argv) {
   // Registration order is run order: the fiber benchmarks come last, since the
   // first of them starts the spinning helper threads (see FiberPool).
   benchmark::RegisterBenchmark("thread/yield", thread_yield)->UseRealTime();
+  benchmark::RegisterBenchmark("thread/yield2", thread_yield2)->UseRealTime();
   benchmark::RegisterBenchmark("thread/spawn", thread_spawn)->Arg(kSpawnBatch)->UseRealTime();
   benchmark::RegisterBenchmark("context/resume", context_resume)->UseRealTime();
   benchmark::RegisterBenchmark("fiber/yield", fiber_yield)->UseRealTime();
+  benchmark::RegisterBenchmark("fiber/yield2", fiber_yield2)->UseRealTime();
   benchmark::RegisterBenchmark("fiber/spawn", fiber_spawn)->Arg(kSpawnBatch)->UseRealTime();
   benchmark::RegisterBenchmark("fiber/spawn_fixedsize", fiber_spawn_fixedsize)->Arg(kSpawnBatch)->UseRealTime();
 

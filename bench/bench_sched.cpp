@@ -1,15 +1,21 @@
-// bench_sched: the cost of gort's scheduler on its two basic shapes.
+// bench_sched: the cost of gort's scheduler on its basic shapes.
 //
-//   gort/yield      one goroutine calling gort::gosched() in a loop; with
-//                   nothing else runnable, the cost of putting the G on the
-//                   global run queue and scheduling it again
+//   gort/yield      one goroutine calling gort::gosched() in a loop with
+//                   nothing else runnable: gosched's fast path, which returns
+//                   without switching (Go's Gosched would put the G on the
+//                   global run queue and take it straight back)
+//   gort/yield2     two goroutines both calling gort::gosched() in a loop, so
+//                   that each call switches to the other: a real switch per
+//                   call at GOMAXPROCS=1 (with more Ps the two may settle on
+//                   different Ps, each with nothing else runnable)
 //   gort/spawn/N    the main goroutine starts N do-nothing goroutines (each
 //                   calls WaitGroup::done) and waits for them all
 //
 // Every benchmark reports items_per_second, where an item is one gosched call
-// or one goroutine spawned and finished; 1e9 / items_per_second is the ns per
-// item that compare.sh prints (for spawn, ns per goroutine, the final wait
-// included). Go's runtime and the C++ peers are measured on the same shapes by
+// (for yield2, one call of the main goroutine's measured loop: the partner's
+// calls are not counted) or one goroutine spawned and finished;
+// 1e9 / items_per_second is the ns per item that compare.sh prints (for spawn,
+// ns per goroutine, the final wait included). Go's runtime and the C++ peers are measured on the same shapes by
 // go/sched_test.go and bench_peers.
 //
 // GOMAXPROCS comes from the environment, read by gort::run as Go reads it;
@@ -23,6 +29,7 @@
 #include <benchmark/benchmark.h>
 #include <gort/gort.h>
 
+#include <atomic>
 #include <string>
 
 namespace {
@@ -33,6 +40,22 @@ constexpr int kSpawnBatch = 1000;
 
 void gort_yield(benchmark::State& state) {
   for (auto _ : state) gort::gosched();
+  state.SetItemsProcessed(state.iterations());
+}
+
+// The main goroutine yields in the measured loop; a partner goroutine yields
+// until told to stop. Only the main goroutine's calls are counted.
+void gort_yield2(benchmark::State& state) {
+  std::atomic<bool> stop{false};
+  gort::WaitGroup wg;
+  wg.add(1);
+  gort::go([&stop, &wg] {
+    while (!stop.load(std::memory_order_relaxed)) gort::gosched();
+    wg.done();
+  });
+  for (auto _ : state) gort::gosched();
+  stop.store(true, std::memory_order_relaxed);
+  wg.wait();
   state.SetItemsProcessed(state.iterations());
 }
 
@@ -55,6 +78,7 @@ void gort_spawn(benchmark::State& state) {
 int main(int argc, char** argv) {
   return gort::run([&]() -> int {
     benchmark::RegisterBenchmark("gort/yield", gort_yield)->UseRealTime();
+    benchmark::RegisterBenchmark("gort/yield2", gort_yield2)->UseRealTime();
     benchmark::RegisterBenchmark("gort/spawn", gort_spawn)->Arg(kSpawnBatch)->UseRealTime();
 
     benchmark::Initialize(&argc, argv);

@@ -6,9 +6,10 @@ Inputs, in DIR:
   peers-P.json   bench_peers --benchmark_format=json at GOMAXPROCS=P
   go.txt         `go test -bench . -cpu 1,2,...` output
 
-Every number is ns per item (one yield call, one goroutine/thread/fiber spawned
-and finished, one context round trip), the median over the repetitions: for
-Google Benchmark 1e9 / the median items_per_second, for Go the median ns/op
+Every number is ns per item (one yield call -- for yield2, one call of the
+measured task's loop, not counting its partner's calls -- one
+goroutine/thread/fiber spawned and finished, one context round trip), the
+median over the repetitions: for Google Benchmark 1e9 / the median items_per_second, for Go the median ns/op
 (an op is one item there). A missing result prints as "-".
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 # shape -> (gort, Go, threads, Boost.Fiber) benchmark names.
 SHAPES = {
     "yield": ("gort/yield/real_time", "Gosched", "thread/yield/real_time", "fiber/yield/real_time"),
+    "yield2": ("gort/yield2/real_time", "GoschedPair", "thread/yield2/real_time", "fiber/yield2/real_time"),
     "spawn": ("gort/spawn/1000/real_time", "Spawn", "thread/spawn/1000/real_time", "fiber/spawn/1000/real_time"),
 }
 
@@ -107,6 +109,8 @@ def main():
     print()
     print("ns per item: per yield call / per goroutine (thread, fiber) spawned and finished,")
     print("batches of 1000, wall clock, median of the repetitions. Ratios < 1: gort is faster.")
+    print("yield: one task, nothing else runnable (gort's gosched returns without switching);")
+    print("yield2: two tasks yielding to each other, per call of the measured task.")
     print("threads: process pinned to GOMAXPROCS CPUs with taskset; Boost.Fiber: work_stealing")
     print("on GOMAXPROCS threads (spinning helpers) when GOMAXPROCS > 1.")
     print()

@@ -4,13 +4,15 @@
 // Run with: go test -run '^$' -bench . -cpu 1,2
 // (-cpu sets GOMAXPROCS per run; the benchmark name gets a "-2" suffix for 2.)
 //
-// Every benchmark's ns/op is the cost of one item: one Gosched call, or one
-// goroutine spawned and finished.
+// Every benchmark's ns/op is the cost of one item: one Gosched call (for
+// GoschedPair, one call of the measured loop), or one goroutine spawned and
+// finished.
 package bench
 
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -26,6 +28,31 @@ func BenchmarkGosched(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		runtime.Gosched()
 	}
+}
+
+// BenchmarkGoschedPair is two goroutines both calling runtime.Gosched in a
+// loop, so that each call switches to the other (at GOMAXPROCS=1): the
+// benchmark goroutine's b.N calls are measured, while a partner goroutine
+// yields until told to stop. Only the benchmark goroutine's calls are ops.
+// Starting the partner and stopping it are not timed, as in bench_sched, where
+// Google Benchmark times only the loop.
+func BenchmarkGoschedPair(b *testing.B) {
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			runtime.Gosched()
+		}
+	}()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		runtime.Gosched()
+	}
+	b.StopTimer()
+	stop.Store(true)
+	wg.Wait()
 }
 
 // BenchmarkSpawn starts do-nothing goroutines in batches of spawnBatch and
