@@ -33,6 +33,19 @@ void allgadd(G* gp) {
   allgs.lock.unlock();
 }
 
+void gcount_add(P* pp, int delta) {
+  if (pp)
+    pp->ngoroutines = pp->ngoroutines + delta;  // owner only: no atomic RMW
+  else
+    sched.ngoroutines.fetch_add(delta, std::memory_order_relaxed);
+}
+
+int gcount() {
+  std::int64_t n = sched.ngoroutines.load(std::memory_order_relaxed);
+  for (int i = 0; i < kMaxProcs && allp[i]; ++i) n += allp[i]->ngoroutines;
+  return n < 1 ? 1 : static_cast<int>(n);  // a racy sum can dip below the truth; main exists
+}
+
 namespace {
 
 G* malg() {
@@ -41,7 +54,7 @@ G* malg() {
   if (!stackalloc(&gp->stack, &guarded)) {
     fatal("runtime: cannot allocate a %zu-byte goroutine stack: out of memory or of memory mappings "
           "(vm.max_map_count); %d goroutines exist",
-          stack_size(), sched.ngoroutines.load());
+          stack_size(), gcount());
   }
   gp->guarded = guarded;
   gp->tsan_fiber = san::new_fiber();
@@ -146,7 +159,7 @@ std::int64_t newgoid(P* pp) {
 G* goexit0(G* gp) {
   M* mp = getm();
   casgstatus(gp, Grunning, Gdead);
-  sched.ngoroutines.fetch_sub(1, std::memory_order_relaxed);
+  gcount_add(mp->p, -1);
   gp->m = nullptr;
   gp->lockedm = nullptr;
   gp->param = nullptr;
@@ -199,7 +212,7 @@ __attribute__((noinline)) void newproc_end(FnSlot* slot) {
   newg->goid = newgoid(pp);
   newg->waitsince = 0;
   newg->stackguard0.store(newg->stack.lo + kStackGuard, std::memory_order_relaxed);
-  sched.ngoroutines.fetch_add(1, std::memory_order_relaxed);
+  gcount_add(pp, 1);
   casgstatus(newg, Gdead, Grunnable);
   if (pp) {
     runqput(pp, newg, true);
@@ -242,7 +255,7 @@ std::int64_t goid() noexcept {
   return mp->curg->goid;
 }
 
-int num_goroutine() noexcept { return rt::sched.ngoroutines.load(std::memory_order_relaxed); }
+int num_goroutine() noexcept { return rt::gcount(); }
 
 bool in_goroutine() noexcept { return goid() != 0; }
 

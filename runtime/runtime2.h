@@ -233,6 +233,7 @@ struct alignas(64) P {
   // goids are handed out in batches per P, as Go does, to keep newproc off a shared counter.
   std::int64_t goidcache;
   std::int64_t goidcacheend;
+  Racy<std::int64_t> ngoroutines;  // Gs made here minus Gs that ended here
 };
 
 inline constexpr int kMaxProcs = 1024;
@@ -281,7 +282,10 @@ struct Sched {
   std::atomic<bool> started;  // gort::run has been called
   std::atomic<bool> mainstarted;  // the main G runs: newproc may wake Ps
   int exit_status;
-  std::atomic<std::int32_t> ngoroutines;  // live user Gs
+  // Live user Gs: the sum of every P's ngoroutines (owner-only counters,
+  // so that go() and exit touch no shared cache line) and this, for Gs made
+  // or ended off a P. Individual terms may be negative; see gcount().
+  std::atomic<std::int64_t> ngoroutines;
   std::int64_t starttime;
 };
 
@@ -301,6 +305,8 @@ struct AllGs {
 };
 extern AllGs allgs;
 void allgadd(G* gp);
+int gcount();  // live user goroutines
+void gcount_add(P* pp, int delta);
 
 // --- the current G and M -------------------------------------------------
 // The runtime never caches a TLS address across a switch: a G may resume on

@@ -45,7 +45,7 @@ debug::SchedStats snapshot() {
   s.spinningthreads = sched.nmspinning.load();
   s.idlethreads = sched.nmidle;
   s.runqueue = sched.runqsize.load();
-  s.goroutines = sched.ngoroutines.load();
+  s.goroutines = gcount();
   for (int i = 0; i < s.gomaxprocs; ++i) {
     P* pp = allp[i];
     M* mp = pp->m;
