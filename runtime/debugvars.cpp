@@ -70,7 +70,9 @@ void parsedebugvars() {
     } else if (key == "stacksize") {
       if (!parse_size(val, &debug.stacksize)) bad(key, val);
     } else if (key == "idlethreadexit") {
-      if (!parse_duration(val, &debug.idlethreadexit_ns)) bad(key, val);
+      std::int64_t ns;
+      if (parse_duration(val, &ns)) debug.idlethreadexit_ns = ns;
+      else bad(key, val);
     } else {
       fdprintf(2, "gort: GORTDEBUG: unknown setting %s (ignored)\n", key.c_str());
     }

@@ -411,7 +411,7 @@ struct DebugVars {
   std::int64_t schedtrace_ms;
   bool scheddetail;
   std::int64_t stacksize;
-  std::int64_t idlethreadexit_ns;  // idle Ms above the need exit after this long
+  Racy<std::int64_t> idlethreadexit_ns;  // idle Ms above the need exit after this long (tests change it live)
 };
 extern DebugVars debug;
 void parsedebugvars();
