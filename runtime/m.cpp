@@ -170,7 +170,7 @@ bool stopm(bool may_exit) {
   mput(mp);
   sched.lock.unlock();
   for (;;) {
-    std::int64_t timeout = (may_exit && mp != m0 && !mp->lockedg) ? debug.idlethreadexit_ns : -1;
+    std::int64_t timeout = (may_exit && mp != m0 && !mp->lockedg) ? debug.idlethreadexit_ns.load() : std::int64_t{-1};
     if (mp->park.tsleep(timeout)) break;
     sched.lock.lock();
     if (sched.nmidle > 1 && mremove(mp)) {
