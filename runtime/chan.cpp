@@ -1,0 +1,262 @@
+// Channels (Go's chan.go). One lock per channel; a ring buffer for buffered
+// channels; queues of waiting senders and receivers. A sender that finds a
+// waiting receiver hands its value straight to it (and the other way round),
+// without touching the buffer. Lock-free checks answer "not ready" for
+// non-blocking operations without taking the lock.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "chan_impl.h"
+
+namespace gort::detail {
+
+using namespace gort::rt;
+
+ChanCore* chan_make(const ElemOps* ops, std::size_t cap) {
+  if (cap > (std::size_t{1} << 40) / (ops->size ? ops->size : 1)) gopanic_message("makechan: size out of range");
+  auto* c = new ChanCore();
+  c->ops = ops;
+  c->dataqsiz = cap;
+  if (cap > 0) {
+    std::size_t align = ops->align < alignof(std::max_align_t) ? alignof(std::max_align_t) : ops->align;
+    c->buf = static_cast<unsigned char*>(::operator new(cap * ops->size, std::align_val_t(align)));
+  }
+  return c;
+}
+
+void chan_ref(ChanCore* c) noexcept { c->refs.fetch_add(1, std::memory_order_relaxed); }
+
+void chan_unref(ChanCore* c) noexcept {
+  if (c->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  // Nobody can reach the channel any more: destroy what is still buffered.
+  std::size_t n = c->qcount.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < n; ++i) c->ops->destroy(c->slot((c->recvx + i) % c->dataqsiz));
+  if (c->buf) {
+    std::size_t align = c->ops->align < alignof(std::max_align_t) ? alignof(std::max_align_t) : c->ops->align;
+    ::operator delete(c->buf, std::align_val_t(align));
+  }
+  delete c;
+}
+
+std::size_t chan_len(const ChanCore* c) noexcept { return c ? c->qcount.load(std::memory_order_relaxed) : 0; }
+std::size_t chan_cap(const ChanCore* c) noexcept { return c ? c->dataqsiz : 0; }
+
+void send_direct(ChanCore* c, Sudog* sg, void* ep) {
+  c->ops->move_construct(sg->elem, ep);
+  sg->success = true;
+}
+
+void recv_direct(ChanCore* c, Sudog* sg, void* ep) {
+  if (c->dataqsiz == 0) {
+    c->ops->move_construct(ep, sg->elem);
+  } else {
+    // The buffer is full (a sender waits): take the value at the head, and
+    // put the sender's value in the slot just freed, which is the tail.
+    void* s = c->slot(c->recvx);
+    c->ops->move_construct(ep, s);
+    c->ops->destroy(s);
+    c->ops->move_construct(s, sg->elem);
+    c->recvx = (c->recvx + 1) % c->dataqsiz;
+    c->sendx = c->recvx;
+  }
+  sg->success = true;
+}
+
+void buf_send(ChanCore* c, void* ep) {
+  c->ops->move_construct(c->slot(c->sendx), ep);
+  c->sendx = (c->sendx + 1) % c->dataqsiz;
+  c->qcount.fetch_add(1, std::memory_order_release);
+}
+
+void buf_recv(ChanCore* c, void* ep) {
+  void* s = c->slot(c->recvx);
+  c->ops->move_construct(ep, s);
+  c->ops->destroy(s);
+  c->recvx = (c->recvx + 1) % c->dataqsiz;
+  c->qcount.fetch_sub(1, std::memory_order_release);
+}
+
+void ready(Sudog* sg) {
+  if (sg->g) {
+    goready(sg->g);
+    return;
+  }
+  // A thread that is not a goroutine: its futex word. After the store the
+  // thread may return and its stack be reused; a wake-up of a reused address
+  // is at worst spurious for whoever waits there, which futex users tolerate.
+  std::atomic<std::uint32_t>* w = sg->wake;
+  w->store(1, std::memory_order_release);
+  futexwakeup(w, 1);
+}
+
+namespace {
+struct UnlockArg {
+  void (*unlock)(void*);
+  void* arg;
+};
+}  // namespace
+
+void park_waiter(Sudog* sg, void (*unlock)(void*), void* arg, WaitReason reason) {
+  if (sg->g) {
+    UnlockArg ua{unlock, arg};
+    gopark(
+        [](G*, void* p) {
+          auto* u = static_cast<UnlockArg*>(p);
+          u->unlock(u->arg);
+          return true;
+        },
+        &ua, reason);
+    return;
+  }
+  // The caller set sg->wake (the same word for every sudog of a select).
+  std::atomic<std::uint32_t>* w = sg->wake;
+  unlock(arg);
+  while (w->load(std::memory_order_acquire) == 0) futexsleep(w, 0, -1);
+}
+
+void block_forever(WaitReason reason) {
+  M* mp = getm();
+  if (mp && mp->curg && getg() == mp->curg) {
+    gopark(nullptr, nullptr, reason);
+    fatal("a goroutine blocked forever was woken");
+  }
+  std::atomic<std::uint32_t> never{0};
+  for (;;) futexsleep(&never, 0, -1);
+}
+
+namespace {
+G* current_g() {
+  M* mp = getm();
+  G* gp = mp ? static_cast<G*>(mp->curg) : nullptr;
+  return (gp && getg() == gp) ? gp : nullptr;  // nullptr: a thread that is not running a goroutine
+}
+
+void unlock_chan(void* c) { static_cast<ChanCore*>(c)->lock.unlock(); }
+
+// Go's full(): a send would block. Read without the lock: the answer may be
+// stale by the time it is used, which is fine for a non-blocking send that
+// could have run a moment earlier.
+bool full(ChanCore* c) {
+  if (c->dataqsiz == 0) return c->recvq.first == nullptr;
+  return c->qcount.load(std::memory_order_relaxed) == c->dataqsiz;
+}
+bool empty(ChanCore* c) {
+  if (c->dataqsiz == 0) return c->sendq.first == nullptr;
+  return c->qcount.load(std::memory_order_acquire) == 0;
+}
+}  // namespace
+
+bool chan_send(ChanCore* c, void* ep, bool block) {
+  if (c == nullptr) {
+    if (!block) return false;
+    block_forever(WaitReason::ChanSendNilChan);
+  }
+  // Fast path: a non-blocking send on an open channel that is not ready.
+  // closed is read after full(): a channel that is closed and then becomes
+  // "not full" is still reported closed below, under the lock.
+  if (!block && c->closed.load(std::memory_order_relaxed) == 0 && full(c)) return false;
+
+  c->lock.lock();
+  if (c->closed.load(std::memory_order_relaxed) != 0) {
+    c->lock.unlock();
+    gopanic_message("send on closed channel");
+  }
+  if (Sudog* sg = c->recvq.dequeue()) {
+    send_direct(c, sg, ep);
+    c->lock.unlock();
+    ready(sg);
+    return true;
+  }
+  if (c->qcount.load(std::memory_order_relaxed) < c->dataqsiz) {
+    buf_send(c, ep);
+    c->lock.unlock();
+    return true;
+  }
+  if (!block) {
+    c->lock.unlock();
+    return false;
+  }
+  Sudog mysg;
+  std::atomic<std::uint32_t> word{0};
+  mysg.g = current_g();
+  mysg.wake = &word;
+  mysg.elem = ep;
+  mysg.c = c;
+  mysg.is_send = true;
+  c->sendq.enqueue(&mysg);
+  park_waiter(&mysg, unlock_chan, c, WaitReason::ChanSend);
+  if (!mysg.success) gopanic_message("send on closed channel");  // closed while we waited
+  return true;
+}
+
+std::pair<bool, bool> chan_recv(ChanCore* c, void* ep, bool block) {
+  if (c == nullptr) {
+    if (!block) return {false, false};
+    block_forever(WaitReason::ChanReceiveNilChan);
+  }
+  // Fast path: a non-blocking receive that is not ready. The order matters
+  // (Go's chanrecv): observe empty, then closed; if closed, re-check empty,
+  // since a value may have arrived between the two loads.
+  if (!block && empty(c)) {
+    if (c->closed.load(std::memory_order_acquire) == 0) return {false, false};
+    if (empty(c)) return {true, false};
+  }
+  c->lock.lock();
+  if (c->closed.load(std::memory_order_relaxed) != 0 && c->qcount.load(std::memory_order_relaxed) == 0) {
+    c->lock.unlock();
+    return {true, false};
+  }
+  if (Sudog* sg = c->sendq.dequeue()) {
+    recv_direct(c, sg, ep);
+    c->lock.unlock();
+    ready(sg);
+    return {true, true};
+  }
+  if (c->qcount.load(std::memory_order_relaxed) > 0) {
+    buf_recv(c, ep);
+    c->lock.unlock();
+    return {true, true};
+  }
+  if (!block) {
+    c->lock.unlock();
+    return {false, false};
+  }
+  Sudog mysg;
+  std::atomic<std::uint32_t> word{0};
+  mysg.g = current_g();
+  mysg.wake = &word;
+  mysg.elem = ep;
+  mysg.c = c;
+  c->recvq.enqueue(&mysg);
+  park_waiter(&mysg, unlock_chan, c, WaitReason::ChanReceive);
+  return {true, mysg.success};
+}
+
+void chan_close(ChanCore* c) {
+  if (c == nullptr) gopanic_message("close of nil channel");
+  c->lock.lock();
+  if (c->closed.load(std::memory_order_relaxed) != 0) {
+    c->lock.unlock();
+    gopanic_message("close of closed channel");
+  }
+  c->closed.store(1, std::memory_order_release);
+  // Take every waiter off the queues under the lock, wake them after it.
+  // Receivers get nothing (success = false); senders will panic.
+  Sudog* list = nullptr;
+  for (WaitQ* q : {&c->recvq, &c->sendq}) {
+    while (Sudog* sg = q->dequeue()) {
+      sg->success = false;
+      sg->next = list;
+      list = sg;
+    }
+  }
+  c->lock.unlock();
+  while (list) {
+    Sudog* sg = list;
+    list = sg->next;  // read before ready: sg may be gone after it
+    ready(sg);
+  }
+}
+
+}  // namespace gort::detail
