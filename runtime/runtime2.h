@@ -384,9 +384,11 @@ struct Timer {
   std::int64_t seq;
   std::atomic<P*> pp;  // the P whose heap holds it; nullptr if not in a heap
   std::int32_t index;
+  std::atomic<int> running{0};  // periodic timers: callbacks in progress (deltimer_sync waits for them)
 };
 void addtimer(Timer* t);
 bool deltimer(Timer* t);
+void deltimer_sync(Timer* t);  // deltimer, then wait until no callback of t runs
 std::int64_t checktimers(P* pp, std::int64_t now);  // runs due timers (now 0: read the clock if needed); returns next when (0 = none)
 std::int64_t earliest_timer();                       // over all Ps, 0 if none
 void moveTimers(P* to, P* from);  // procresize: from is going away

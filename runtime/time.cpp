@@ -109,6 +109,11 @@ bool deltimer(Timer* t) {
   }
 }
 
+void deltimer_sync(Timer* t) {
+  deltimer(t);
+  while (t->running.load(std::memory_order_acquire) != 0) osyield();
+}
+
 std::int64_t checktimers(P* pp, std::int64_t now) {
   std::int64_t next = pp->timer0when.load(std::memory_order_acquire);
   if (next == 0) return 0;
@@ -121,17 +126,22 @@ std::int64_t checktimers(P* pp, std::int64_t now) {
     auto f = t->f;
     void* arg = t->arg;
     std::int64_t seq = t->seq;
-    if (t->period > 0) {
+    bool periodic = t->period > 0;
+    if (periodic) {
       // A periodic timer that fell behind fires once and skips to the next
       // period in the future, as Go's tickers drop ticks for slow readers.
       t->when += t->period * (1 + (now - t->when) / t->period);
       heap_add(pp, t);
+      t->running.fetch_add(1, std::memory_order_relaxed);  // its owner may stop and free it meanwhile
     } else {
       t->pp.store(nullptr, std::memory_order_release);
     }
     update_timer0(pp);
     pp->timerslock.unlock();
-    f(arg, seq);  // must not block: typically goready
+    f(arg, seq);  // must not block: typically goready or a non-blocking send
+    // A one-shot timer belongs to its callback once it fires (after() frees
+    // its own): do not touch it here.
+    if (periodic) t->running.fetch_sub(1, std::memory_order_release);
     pp->timerslock.lock();
   }
   update_timer0(pp);

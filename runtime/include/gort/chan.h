@@ -72,6 +72,13 @@ struct Slot {
 }  // namespace detail
 
 template <class T>
+class Chan;
+namespace detail {
+template <class T>
+Chan<T> adopt_chan(ChanCore* c);
+}
+
+template <class T>
 class Chan {
   static_assert(std::is_move_constructible_v<T>, "a channel's element type must be move-constructible");
 
@@ -137,6 +144,8 @@ class Chan {
  private:
   template <class U>
   friend Chan<U> make_chan(std::size_t);
+  template <class U>
+  friend Chan<U> detail::adopt_chan(detail::ChanCore*);
   explicit Chan(detail::ChanCore* c) noexcept : c_(c) {}
   detail::ChanCore* c_ = nullptr;
 };
@@ -145,5 +154,13 @@ template <class T>
 Chan<T> make_chan(std::size_t cap = 0) {
   return Chan<T>(detail::chan_make(&detail::elem_ops<T>, cap));
 }
+
+namespace detail {
+// Wraps a channel the runtime made (holding one reference) in a handle.
+template <class T>
+Chan<T> adopt_chan(ChanCore* c) {
+  return Chan<T>(c);
+}
+}  // namespace detail
 
 }  // namespace gort

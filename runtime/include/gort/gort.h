@@ -4,5 +4,6 @@
 #include <gort/runtime.h>
 #include <gort/select.h>
 #include <gort/sync.h>
+#include <gort/ticker.h>
 #include <gort/time.h>
 #include <gort/debug.h>

@@ -1,0 +1,96 @@
+// Timers as channels: gort::after and gort::Ticker. The timer callback runs
+// in the scheduler (on an M's g0, or sysmon's M) and must not block, so it
+// sends with a non-blocking send, dropping the value when the channel is full
+// (a Ticker's slow reader misses ticks, as in Go).
+#include <chrono>
+#include <string>
+
+#include "chan_impl.h"
+#include "gort/ticker.h"
+
+namespace gort::detail {
+
+using namespace gort::rt;
+
+namespace {
+
+void send_now(ChanCore* c) {
+  time_point now{std::chrono::nanoseconds(nanotime())};
+  chan_send(c, &now, /*block=*/false);
+}
+
+// after(): the timer owns one reference to the channel and frees itself
+// once it has fired.
+struct AfterTimer {
+  Timer t;
+  ChanCore* c;
+};
+
+void after_fire(void* arg, std::int64_t) {
+  auto* a = static_cast<AfterTimer*>(arg);
+  send_now(a->c);
+  chan_unref(a->c);
+  delete a;
+}
+
+}  // namespace
+
+struct TickerState {
+  Timer t;
+  ChanCore* c;
+  bool armed = false;
+};
+
+namespace {
+void tick_fire(void* arg, std::int64_t) { send_now(static_cast<TickerState*>(arg)->c); }
+}  // namespace
+
+std::int64_t to_ns_positive(std::chrono::nanoseconds d, const char* what) {
+  if (d.count() <= 0) gopanic_message((std::string("non-positive interval for ") + what).c_str());
+  return d.count();
+}
+
+ChanCore* after_ns(std::int64_t when) {
+  ChanCore* c = chan_make(&elem_ops<time_point>, 1);
+  chan_ref(c);  // one for the caller's handle, one for the timer
+  auto* a = new AfterTimer();
+  a->c = c;
+  a->t.when = when;
+  a->t.f = after_fire;
+  a->t.arg = a;
+  addtimer(&a->t);
+  return c;
+}
+
+TickerState* ticker_start(std::int64_t period) {
+  auto* s = new TickerState();
+  s->c = chan_make(&elem_ops<time_point>, 1);
+  s->t.f = tick_fire;
+  s->t.arg = s;
+  ticker_reset(s, period);
+  return s;
+}
+
+ChanCore* ticker_chan(TickerState* s) { return s->c; }
+
+void ticker_stop(TickerState* s) {
+  if (!s->armed) return;
+  deltimer_sync(&s->t);
+  s->armed = false;
+}
+
+void ticker_reset(TickerState* s, std::int64_t period) {
+  ticker_stop(s);
+  s->t.period = period;
+  s->t.when = nanotime() + period;
+  addtimer(&s->t);
+  s->armed = true;
+}
+
+void ticker_free(TickerState* s) {
+  ticker_stop(s);
+  chan_unref(s->c);
+  delete s;
+}
+
+}  // namespace gort::detail
