@@ -190,6 +190,24 @@ bool chan_send(ChanCore* c, void* ep, bool block) {
   return true;
 }
 
+bool chan_offer(ChanCore* c, void* ep) {
+  c->lock.lock();
+  if (c->closed.load(std::memory_order_relaxed) != 0) {
+    c->lock.unlock();
+    return false;
+  }
+  if (Sudog* sg = c->recvq.dequeue()) {
+    send_direct(c, sg, ep);
+    c->lock.unlock();
+    ready(sg);
+    return true;
+  }
+  bool room = c->qcount.load(std::memory_order_relaxed) < c->dataqsiz;
+  if (room) buf_send(c, ep);
+  c->lock.unlock();
+  return room;
+}
+
 std::pair<bool, bool> chan_recv(ChanCore* c, void* ep, bool block) {
   if (c == nullptr) {
     if (!block) return {false, false};

@@ -105,6 +105,9 @@ void recv_direct(ChanCore* c, Sudog* sg, void* ep);   // from a waiting sender
 void buf_send(ChanCore* c, void* ep);
 void buf_recv(ChanCore* c, void* ep);
 void ready(Sudog* sg);  // wake a waiter taken off a queue (without the lock)
+// A non-blocking send that returns false (instead of panicking) on a closed
+// channel: for senders in the scheduler (timers).
+bool chan_offer(ChanCore* c, void* ep);
 
 // Park the current goroutine or thread until ready(sg) or ready on any of
 // the select's sudogs; unlock() is called once it is safe to be woken.

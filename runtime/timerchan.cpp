@@ -14,9 +14,12 @@ using namespace gort::rt;
 
 namespace {
 
+// A non-blocking send that also gives up on a closed channel: unlike Go's
+// time.After, whose channel is receive-only, a gort::Chan<time_point> can be
+// closed by its holder, and the timer must not panic in the scheduler then.
 void send_now(ChanCore* c) {
   time_point now{std::chrono::nanoseconds(nanotime())};
-  chan_send(c, &now, /*block=*/false);
+  chan_offer(c, &now);
 }
 
 // after(): the timer owns one reference to the channel and frees itself

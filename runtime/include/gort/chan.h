@@ -38,10 +38,14 @@ struct ElemOps {
   void (*destroy)(void* p);
 };
 
+// The runtime moves values while it holds the channel's lock and has already
+// committed to the hand-off, so a move must not fail: these are noexcept, and
+// a move constructor that throws ends the program as a panic at the throw
+// (std::terminate → "panic: ..." with its stack), as Go's copies cannot fail.
 template <class T>
 inline constexpr ElemOps elem_ops = {
-    sizeof(T), alignof(T), [](void* d, void* s) { ::new (d) T(std::move(*static_cast<T*>(s))); },
-    [](void* p) { static_cast<T*>(p)->~T(); }};
+    sizeof(T), alignof(T), [](void* d, void* s) noexcept { ::new (d) T(std::move(*static_cast<T*>(s))); },
+    [](void* p) noexcept { static_cast<T*>(p)->~T(); }};
 
 struct ChanCore;  // Go's hchan: runtime/chan.cpp
 ChanCore* chan_make(const ElemOps* ops, std::size_t cap);
