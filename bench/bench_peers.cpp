@@ -18,6 +18,9 @@
 //                            gort recycle dead Gs with their stacks
 //   fiber/spawn_fixedsize/N  the same with Boost.Fiber's default allocator, which
 //                            mallocs a fresh 128 KiB stack per fiber
+//   fiber/chan_pingpong      two fibers bounce a value over two
+//                            boost::fibers::unbuffered_channel<int>s (bench_chan's
+//                            chan/pingpong); an item is one one-way message
 //
 // Every benchmark reports items_per_second, where an item is one call (for
 // yield2, one call of the measured loop: the partner's calls are not counted),
@@ -243,6 +246,28 @@ void fiber_spawn_fixedsize(benchmark::State& state) {
   fiber_spawn_with(state, boost::fibers::fixedsize_stack{});
 }
 
+// The main fiber pushes on ping and pops from pong; a partner fiber pops from
+// ping and pushes on pong until ping is closed. Two one-way messages per
+// iteration. Under work_stealing (GOMAXPROCS > 1) the partner may be stolen
+// by a helper thread, as a goroutine may run on another P.
+void fiber_chan_pingpong(benchmark::State& state) {
+  ensure_fiber_pool();
+  boost::fibers::unbuffered_channel<int> ping, pong;
+  boost::fibers::fiber partner([&ping, &pong] {
+    int v = 0;
+    while (ping.pop(v) == boost::fibers::channel_op_status::success) pong.push(v);
+  });
+  for (auto _ : state) {
+    ping.push(1);
+    int v = 0;
+    pong.pop(v);
+    benchmark::DoNotOptimize(v);
+  }
+  ping.close();
+  partner.join();
+  state.SetItemsProcessed(2 * state.iterations());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -256,6 +281,7 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("fiber/yield2", fiber_yield2)->UseRealTime();
   benchmark::RegisterBenchmark("fiber/spawn", fiber_spawn)->Arg(kSpawnBatch)->UseRealTime();
   benchmark::RegisterBenchmark("fiber/spawn_fixedsize", fiber_spawn_fixedsize)->Arg(kSpawnBatch)->UseRealTime();
+  benchmark::RegisterBenchmark("fiber/chan_pingpong", fiber_chan_pingpong)->UseRealTime();
 
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -161,6 +161,14 @@ G* goexit0(G* gp) {
   casgstatus(gp, Grunning, Gdead);
   gcount_add(mp->p, -1);
   gp->m = nullptr;
+  // A G that ends while locked (lock_os_thread) takes its thread with it:
+  // it may have locked it because it put it in an unusual state (Go's
+  // goexit0). schedule_loop sees exitlocked and ends the M.
+  if (gp->lockedm) {
+    mp->lockedg = nullptr;
+    mp->lockedext = 0;
+    mp->exitlocked = true;
+  }
   gp->lockedm = nullptr;
   gp->param = nullptr;
   gp->waitreason = WaitReason::Zero;
@@ -216,13 +224,11 @@ __attribute__((noinline)) void newproc_end(FnSlot* slot) {
   casgstatus(newg, Gdead, Grunnable);
   if (pp) {
     runqput(pp, newg, true);
+    if (sched.mainstarted.load(std::memory_order_relaxed)) wakep();
   } else {
-    // A thread that is not an M: the global queue, and wake a P for it.
-    sched.lock.lock();
-    globrunqput(newg);
-    sched.lock.unlock();
+    // A thread that is not an M: the global queue, and an M for it.
+    globrunqput_wake(newg);
   }
-  if (sched.mainstarted.load(std::memory_order_relaxed)) wakep();
   if (mp) mp->locks--;
 }
 

@@ -48,16 +48,21 @@ void* mstart(void* arg) {
   delete static_cast<MStart*>(arg);
   M* mp = st.mp;
   minit(mp);
-  if (st.fn) st.fn();  // sysmon never returns; mspinning marks the M spinning
-  if (!mp->sysmon) {
+  if (st.fn) st.fn();  // (mspinning and sysmon are set up by newm through the M's flags)
+  // The sysmon role moves between Ms (sysmon.cpp): sysmon() returns when
+  // this M has handed it on and has a P to run (nextp), and schedule_loop
+  // returns when this M has been handed the role (or when it ends).
+  for (;;) {
+    if (mp->sysmon) sysmon();
     if (mp->nextp) {
       acquirep(mp->nextp);
       mp->nextp = nullptr;
     }
     schedule_loop(mp);
+    if (!mp->sysmon) break;
   }
-  // The M is leaving (idle for too long): it was taken off the idle list and
-  // out of mcount by stopm. It stays on allm, marked, for the inspector.
+  // The M is leaving (idle for too long, or its locked G ended): stopm or
+  // mexit took it out of mcount. It stays on allm, marked, for the inspector.
   mp->exited = true;
   setg(nullptr);
   return nullptr;
@@ -104,8 +109,11 @@ void newm(void (*fn)(), P* pp) {
   if (fn == &mspinning) mp->spinning = true;
   if (fn == &sysmon) {
     mp->sysmon = true;
+    // Counted before mcount counts it, so checkdead never sees sysmon as
+    // running user code. Only the first holder of the role: one that
+    // sysmon_handover makes takes over a role already counted.
     sched.lock.lock();
-    sched.nmsys++;  // before mcount counts it, so checkdead never sees sysmon as running user code
+    if (sched.nmsys == 0) sched.nmsys++;
     sched.lock.unlock();
   }
   mcommoninit(mp);
@@ -114,7 +122,7 @@ void newm(void (*fn)(), P* pp) {
   pthread_attr_setstacksize(&attr, kMStackSize);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   // Signals are delivered to the Ms on purpose (preemption): block nothing.
-  int err = pthread_create(&mp->thread, &attr, mstart, new MStart{mp, fn == &mspinning ? nullptr : fn});
+  int err = pthread_create(&mp->thread, &attr, mstart, new MStart{mp, fn == &mspinning || fn == &sysmon ? nullptr : fn});
   pthread_attr_destroy(&attr);
   if (err != 0)
     fatal("newm: cannot create an OS thread (pthread_create: %s); threads in use: %d", std::strerror(err),
@@ -160,14 +168,25 @@ bool mremove(M* mp) {
 // With may_exit, an M that stays idle longer than debug.idlethreadexit_ns
 // while another idle M exists leaves for good (Go never frees threads; a
 // C++ program that once needed 200 threads for blocking calls should not keep
-// them forever). Returns false then, and the caller ends the thread.
+// them forever). Returns false then, and the caller ends the thread; also
+// (may_exit only) when the M was handed the sysmon role, and the caller
+// returns to mstart all the same.
 bool stopm(bool may_exit) {
   M* mp = getm();
   if (mp->locks != 0) fatal("stopm holding locks");
   if (mp->p) fatal("stopm holding p");
   if (mp->spinning) fatal("stopm spinning");
   sched.lock.lock();
+  mp->stopm_may_exit = may_exit && mp != m0;
   mput(mp);
+  // main_exited sets sched.exiting and then looks, under sched.lock, for m0
+  // on the idle list to wake it. If it looked before m0 got here, m0 must see
+  // exiting now, or it would sleep through the end of the program.
+  if (mp == m0 && sched.exiting.load()) {
+    mremove(mp);
+    sched.lock.unlock();
+    return true;
+  }
   sched.lock.unlock();
   for (;;) {
     std::int64_t timeout = (may_exit && mp != m0 && !mp->lockedg) ? debug.idlethreadexit_ns.load() : std::int64_t{-1};
@@ -183,11 +202,38 @@ bool stopm(bool may_exit) {
   }
   mp->park.clear();
   if (sched.exiting.load()) return true;
+  // Handed the sysmon role (sysmon_handover): the caller returns to mstart,
+  // which runs sysmon(); like an M that exits, only may_exit callers can.
+  if (mp->sysmon) return false;
   if (mp->nextp) {
     acquirep(mp->nextp);
     mp->nextp = nullptr;
   }
   return true;
+}
+
+// The G locked to mp ended (goexit0 set mp->exitlocked): the thread ends
+// instead of returning to the idle pool (Go's mexit), because the G may have
+// left it in a state other goroutines must not inherit. The caller returns
+// from schedule_loop and the thread exits. m0 cannot end (gort::run returns
+// on it when main returns), so, as Go wedges m0, it parks here until the
+// program exits and runs no goroutine again.
+void mexit(M* mp) {
+  mp->exitlocked = false;
+  handoffp(releasep());
+  sched.lock.lock();
+  sched.mcount--;
+  sched.nmfreed++;
+  // main_exited sets exiting and then looks at m0->blocked under this lock.
+  bool wedge = mp == m0 && !sched.exiting.load();
+  if (wedge) mp->blocked = true;
+  checkdead();
+  sched.lock.unlock();
+  if (!wedge) return;
+  while (!sched.exiting.load()) {
+    mp->park.sleep();
+    mp->park.clear();
+  }
 }
 
 // Schedules some M to run pp (creating an M if necessary). If pp is null,

@@ -284,7 +284,7 @@ void execute(M* mp, G* gp, bool inherit_time) {
 }  // namespace
 
 // The scheduler loop of an M, on its g0. Returns only on m0 when main has
-// returned, and on an M that exits because it was idle too long.
+// returned, and on an M that exits (idle too long, or its locked G ended).
 void schedule_loop(M* mp) {
   G* next = nullptr;
   bool inherit = false;
@@ -293,13 +293,40 @@ void schedule_loop(M* mp) {
       if (mp == m0) return;
       park_forever();
     }
+    if (mp->exitlocked) {
+      // The G locked to this thread ended (goexit0): the thread goes with it.
+      mexit(mp);
+      if (mp != m0) return;
+      continue;  // m0 cannot end; mexit returned because the program is exiting
+    }
+    if (next == nullptr && mp->lockedg) {
+      // This M runs only its locked G, which has stopped running (parked,
+      // yielded, or lost the P in a syscall): give the P away and sleep
+      // until an M that finds the G runnable hands it back (startlockedm).
+      stoplockedm(mp);
+      if (sched.exiting.load()) continue;
+      next = mp->lockedg;
+      inherit = false;
+    }
     if (next == nullptr) {
+      if (mp->p == nullptr) {
+        // An mcall function left this M without a P (exitsyscall0 found
+        // none, startlockedm gave ours away): wait for one.
+        if (!stopm(/*may_exit=*/true) && mp != m0 && !sched.exiting.load()) return;  // idle too long
+        continue;
+      }
       next = find_runnable(mp, &inherit);
       if (next == nullptr) {
         if (mp != m0 && !sched.exiting.load()) return;  // idle too long: the M exits
         continue;
       }
       if (mp->spinning) resetspinning(mp);
+      if (next->lockedm && next->lockedm != mp) {
+        // Hands off own P to the locked M, then waits for a new P.
+        startlockedm(next);
+        next = nullptr;
+        continue;
+      }
     }
     execute(mp, next, inherit);
     next = run_g(mp, next);
@@ -349,6 +376,9 @@ G* goyield_m(G* gp) {
 G* current_user_g(const char* what) {
   G* gp = getg();
   if (gp == nullptr || gp->m == nullptr || gp->m->curg != gp) fatal("%s called off a goroutine", what);
+  // Inside gort::syscall the G has no P: there is nothing to park or yield to.
+  if (readgstatus(gp) == Gsyscall)
+    fatal("%s called inside gort::syscall (a goroutine in a system call has no P: it cannot park or yield)", what);
   return gp;
 }
 }  // namespace
@@ -381,13 +411,25 @@ void goready(G* gp) {
   if (mp) mp->locks++;
   if (mp && mp->p) {
     runqput(mp->p, gp, true);
+    wakep();
   } else {
-    sched.lock.lock();
-    globrunqput(gp);
-    sched.lock.unlock();
+    globrunqput_wake(gp);
   }
-  wakep();
   if (mp) mp->locks--;
+}
+
+// Readying a G without a P (a foreign thread, sysmon): the global queue, and
+// an M for an idle P if there is one. wakep() is not enough here: it trusts
+// a spinning M to find the work, but a spinning M that has already checked
+// the global queue re-checks only the local ones before it stops (Go never
+// readies Gs off a P except through injectglist, which starts Ms the same way).
+void globrunqput_wake(G* gp) {
+  sched.lock.lock();
+  globrunqput(gp);
+  sched.lock.unlock();
+  // Our put is ordered before this load by sched.lock: an M that releases
+  // its P after it either saw the G or made npidle > 0 for us to see.
+  if (sched.npidle.load() > 0) startm(nullptr, false);
 }
 
 void goyield() {

@@ -139,7 +139,7 @@ struct G {
   std::int64_t goid;
   std::int64_t parentgoid;
   Racy<M*> m;         // the M running it, or nullptr
-  Racy<M*> lockedm;   // lock_os_thread
+  Racy<M*> lockedm;   // lock_os_thread: the only M that may run this G (M.lockedg points back)
   G* schedlink;       // next G on a run or free list
   std::int64_t waitsince;
   std::uintptr_t startpc;  // the start function (the invoke thunk of its callable)
@@ -157,12 +157,13 @@ struct M {
   Racy<G*> curg;  // the user G running, or nullptr
   Racy<P*> p;     // attached P, or nullptr
   P* nextp;      // the P to acquire when woken from stopm
-  P* oldp;       // the P held before a system call
+  P* oldp;       // the P held before a system call (entersyscall); exitsyscall tries it first
   std::int64_t id;
   pid_t procid;  // kernel thread id (tgkill, the inspector)
   std::atomic<bool> spinning;  // looking for work
   Racy<bool> blocked;  // parked in stopm, waiting for a P
-  bool sysmon;   // the monitor thread: runs without a P
+  Racy<bool> sysmon;   // holds the monitor role: runs sysmon() without a P (the role moves: see sysmon.cpp)
+  bool stopm_may_exit;  // parked in stopm(may_exit=true): its caller copes with being handed the sysmon role
   Racy<bool> exited;  // the thread has ended (idle too long); kept on allm
   Racy<std::int32_t> locks;       // runtime locks held: no preemption while > 0
   Racy<std::int32_t> preemptoff;  // non-zero: no preemption
@@ -172,7 +173,9 @@ struct M {
   M* schedlink;  // next on sched.midle
   M* alllink;    // next on allm
   G* (*mcall_fn)(G*);  // run on g0 after curg switched out; returns a G to run at once, or nullptr
-  Racy<G*> lockedg;
+  Racy<G*> lockedg;          // lock_os_thread: this M runs only this G (see lockosthread.cpp)
+  std::uint32_t lockedext;   // lock_os_thread nesting count (Go's lockedExt); 0: not locked
+  bool exitlocked;           // its locked G ended: the thread ends too (schedule_loop → mexit)
   UnlockFnPtr waitunlockf;  // gopark: run on g0 once the G is parked
   void* waitlock;
   pthread_t thread;
@@ -205,7 +208,8 @@ struct alignas(64) P {
   P* link;  // next on sched.pidle
   Racy<M*> m;  // back-link to the owning M
   Racy<std::uint32_t> schedtick;    // incremented on every scheduler call that picks a new time slice
-  Racy<std::uint32_t> syscalltick;  // incremented on every system call
+  Racy<std::uint32_t> syscalltick;  // incremented on every system call (at entry) and when sysmon retakes the P
+  Racy<std::int64_t> syscallwhen;   // nanotime() when the current system call began (entersyscall)
   SysmonTick sysmontick;      // last tick observed by sysmon
 
   // The local run queue: a lock-free single-producer, multi-consumer ring.
@@ -270,6 +274,11 @@ struct Sched {
 
   std::atomic<bool> sysmonwait;
   Note sysmonnote;
+  // sysmon's ordinary sleep between rounds: until sysmonwhen, on the futex
+  // sysmonwake. entersyscall shortens it (sysmon_wake) when a hand-off would
+  // otherwise be late; see sysmon.cpp.
+  std::atomic<std::int64_t> sysmonwhen;
+  std::atomic<std::uint32_t> sysmonwake;
 
   // The M blocked waiting for the earliest timer (what Go's netpoller does
   // for timers): pollwhen is its deadline, 0 if nobody waits; pollkey is
@@ -336,6 +345,7 @@ void releasem();
 void gopark(UnlockFnPtr unlockf, void* lock, WaitReason reason);
 void goparkunlock(Lock* lock, WaitReason reason);
 void goready(G* gp);
+void globrunqput_wake(G* gp);  // off a P: global queue, and start an M for an idle P
 void goyield();
 
 std::uint32_t readgstatus(G* gp);
@@ -397,8 +407,18 @@ void poll_until(std::int64_t until);  // the M's timed wait when it has nothing 
 void poll_break();
 
 // sysmon.cpp
+// A P in a system call is handed to another M once the call has lasted this
+// long and there is work for the P (Go: one to two sysmon ticks, 20 µs-10 ms).
+inline constexpr std::int64_t kSyscallHandoffNs = 20'000;
 void sysmon();
 void wake_sysmon();
+void sysmon_wake(std::int64_t deadline);  // sysmon must look again by deadline (lock-free)
+
+// syscall.cpp / lockosthread.cpp
+void stoplockedm(M* mp);   // mp's locked G is not running: give the P away, sleep until the G is handed back
+void startlockedm(G* gp);  // gp is locked to another M: hand it our P (the caller then stops)
+void incidlelocked(std::int32_t v);
+void mexit(M* mp);         // m.cpp: the M's locked G ended; the thread ends (m0 parks until exit)
 void schedule_loop(M* mp);
 
 // panic.cpp

@@ -7,8 +7,32 @@
 // sleeping 20 µs between rounds while there is activity and doubling the
 // sleep up to 10 ms while idle (Go's rule). When every P is idle it sleeps
 // until woken (acquirep wakes it), so an idle program costs no CPU.
-#include <sys/prctl.h>
-#include <time.h>
+//
+// System calls are where gort departs from Go's sysmon. Go hands a P off
+// after it has seen the same syscalltick in two rounds, i.e. 20 µs to 10 ms
+// into the call depending on how deeply sysmon sleeps. gort stamps the entry
+// time on the P, so:
+//   - retake hands a P off as soon as its call has lasted kSyscallHandoffNs;
+//   - sysmon never sleeps past the hand-off deadline of a P it has seen in a
+//     system call;
+//   - a call that begins while sysmon sleeps longer than that wakes it
+//     (sysmon_wake, from entersyscall). The wake-up is a futex syscall on
+//     the calling thread, so it must be rare: sysmon counts a round in which
+//     any P made a system call as activity (20 µs sleeps), and while calls
+//     keep coming it is always due within 20 µs and nobody needs to wake it.
+//     A program that makes system calls pays for that with sysmon waking
+//     every 20 µs, as Go's sysmon does while it retakes Ps;
+//   - a timed sleep ends late (by a few µs on bare metal, by 20-60 µs on
+//     VMs whose idle vCPUs halt), so for a hand-off that is due sysmon
+//     sleeps that much less and spins the rest (sysmon_sleep);
+//   - the M that should run a retaken P is asleep, and waking a thread on an
+//     idle CPU costs as much again. sysmon is awake and on time: when the
+//     P has work waiting it runs the P itself and hands the monitor role to
+//     the idle M instead (sysmon_handover). Go's sysmon is one fixed thread;
+//     gort's is a role that one M at a time holds, and its state (below)
+//     outlives the thread.
+#include <algorithm>
+#include <climits>
 
 #include "runtime2.h"
 
@@ -16,15 +40,112 @@ namespace gort::rt {
 
 namespace {
 
+// How much later than a hand-off deadline sysmon may be due before
+// entersyscall bothers to wake it (a wake-up costs the caller a syscall).
+constexpr std::int64_t kSysmonWakeSlackNs = 10'000;
+// A P in a system call that has no work of its own while other Ms could
+// take work is left alone this long (Go's rule: handing it off would only
+// move it to the idle list, but it must not keep sysmon from sleeping deeply
+// forever).
+constexpr std::int64_t kSyscallIdleRetakeNs = 10'000'000;
+
+// Would retake hand pp, in a system call past its deadline, to another M?
+// Not if it has no work of its own and some M is spinning or some P idle:
+// they will pick up whatever work comes.
+bool handoff_wanted(P* pp) { return !runqempty(pp) || sched.nmspinning.load() + sched.npidle.load() == 0; }
+
+// The next time sysmon must look at the Ps in system calls. `handoff` is a
+// deadline at which a P is expected to be handed off: sysmon must be on time
+// for it (see sysmon_sleep); `look` is one where it probably is not.
+struct SyscallDue {
+  std::int64_t handoff = LLONG_MAX;
+  P* pp = nullptr;         // the P due at `handoff`
+  std::uint32_t tick = 0;  // its syscalltick then: the call that is due
+  std::int64_t look = LLONG_MAX;
+
+  void add(P* p, std::uint32_t t, std::int64_t when) {
+    if (handoff_wanted(p)) {
+      if (when < handoff) {
+        handoff = when;
+        pp = p;
+        tick = t;
+      }
+    } else {
+      look = std::min(look, when);
+    }
+  }
+};
+
+// The monitor's state between rounds. It belongs to the role, not to a
+// thread: when sysmon_handover gives the role to another M, that M carries
+// on from here. Only the holder touches it; the hand-over (sched.lock, the
+// new holder's park note) orders the accesses.
+struct SysmonState {
+  std::int64_t delay = 0;  // µs
+  int idle = 0;            // how many cycles in succession we had not woken anybody up
+  std::int64_t lasttrace = 0;
+  SyscallDue due;  // retake: when the Ps in system calls need the next look
+};
+SysmonState sm;
+
+// A P just retaken from a system call has work waiting (its queue or the
+// global one). Instead of waking an idle M to run it (handoffp → startm),
+// the caller, sysmon, runs it, and the idle M is woken to be sysmon: its
+// wake-up latency then delays sysmon's next round, not the P's work. Only an
+// M parked by stopm(may_exit=true) can take the role (its caller returns to
+// mstart, which runs sysmon()); never m0, whose schedule_loop must return
+// from gort::run. If there is none, a new thread takes the role: handoffp
+// would have had to make one (or wake m0) for the P anyway, and this way the
+// P does not wait for it to start. Returns false (the caller hands the P off
+// as usual) if the world is stopping or the program exiting.
+bool sysmon_handover(P* pp) {
+  if (runqempty(pp) && sched.runqsize.load() == 0) return false;
+  sched.lock.lock();
+  if (sched.gcwaiting.load() || sched.exiting.load()) {
+    sched.lock.unlock();
+    return false;
+  }
+  M* nmp = nullptr;
+  for (M** l = &sched.midle; *l; l = &(*l)->schedlink) {
+    if ((*l)->stopm_may_exit) {
+      nmp = *l;
+      *l = nmp->schedlink;
+      sched.nmidle--;
+      nmp->blocked = false;
+      break;
+    }
+  }
+  // sched.nmsys still counts one M: the role moves, the counts do not.
+  M* mp = getm();
+  mp->sysmon = false;
+  mp->nextp = pp;  // mstart acquires it once sysmon() has returned
+  if (nmp) nmp->sysmon = true;
+  sched.sysmonwhen.store(0);  // nobody sleeps until the new holder publishes
+  sm.idle = 0;  // a hand-off is activity. The last write to sm by this holder:
+  sched.lock.unlock();  // the new one reads it after the wake-up below.
+  if (nmp)
+    nmp->park.wakeup();
+  else
+    newm(sysmon, nullptr);
+  return true;
+}
+
 // retake: one pass over the Ps. Records each running P's schedtick and when
-// it was first seen; the preemption and syscall hand-off policies (preempt/,
-// syscalls) act on these snapshots. Returns how many Ps it acted on.
-std::uint32_t retake(std::int64_t now) {
+// it was first seen (the preemption policy acts on these snapshots), and
+// hands off Ps whose system call has lasted long enough. *due: when the Ps
+// still in system calls need another look; *syscalls: some P made a system
+// call since the last pass; *handed: this M gave the sysmon role away and
+// has a P to run (nextp), so the pass stopped there. Returns how many Ps it
+// handed off.
+std::uint32_t retake(std::int64_t now, SyscallDue* due, bool* syscalls, bool* handed) {
   std::uint32_t n = 0;
+  *due = SyscallDue{};
+  *syscalls = false;
+  *handed = false;
   std::int32_t procs = gomaxprocs.load();
   for (std::int32_t i = 0; i < procs; ++i) {
     P* pp = allp[i];
-    std::uint32_t s = pp->status.load(std::memory_order_relaxed);
+    std::uint32_t s = pp->status.load();
     SysmonTick& pd = pp->sysmontick;
     if (s == Prunning || s == Psyscall) {
       std::uint32_t t = pp->schedtick;
@@ -33,13 +154,103 @@ std::uint32_t retake(std::int64_t now) {
         pd.schedwhen = now;
       }
     }
+    std::uint32_t st = pp->syscalltick;
+    if (pd.syscalltick != st) {
+      pd.syscalltick = st;
+      *syscalls = true;
+    }
+    if (s != Psyscall) continue;
+    // Read after the status: entersyscall stamps it before storing Psyscall.
+    std::int64_t when = pp->syscallwhen;
+    pd.syscallwhen = when;
+    if (now < when + kSyscallHandoffNs) {
+      due->add(pp, st, when + kSyscallHandoffNs);
+      continue;
+    }
+    // On the one hand we don't want to retake Ps if there is no other work
+    // to do, but on the other hand we want to retake them eventually because
+    // they can prevent the sysmon thread from deep sleep.
+    if (!handoff_wanted(pp) && now < when + kSyscallIdleRetakeNs) {
+      due->look = std::min(due->look, when + kSyscallIdleRetakeNs);
+      continue;
+    }
+    // Go lowers nmidlelocked around this CAS so that the syscall's M, failing
+    // to get a P back and stopping, does not report a deadlock while the P
+    // is in flight. gort's checkdead never reports one while a G is runnable
+    // or in a syscall (the G's state, not the counts, decides), so it is not
+    // needed here.
+    if (pp->status.compare_exchange_strong(s, Pidle)) {
+      n++;
+      pp->syscalltick++;
+      pd.syscalltick = pp->syscalltick;
+      if (sysmon_handover(pp)) {
+        *handed = true;
+        return n;
+      }
+      handoffp(pp);
+    }
   }
   return n;
 }
 
-void usleep_precise(std::int64_t us) {
-  timespec ts{static_cast<time_t>(us / 1000000), static_cast<long>((us % 1000000) * 1000)};
-  clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+// How late sysmon's timed sleeps end, learned from its short sleeps: a few
+// µs on bare metal, 20-60 µs on some VMs, whatever the timer slack. Biased
+// high (it rises fast and decays slowly), since it is used as a margin.
+std::int64_t sleep_overshoot = 0;
+
+void learn_overshoot(std::int64_t sample) {
+  if (sample > sleep_overshoot)
+    sleep_overshoot += (sample - sleep_overshoot) / 2;
+  else
+    sleep_overshoot -= (sleep_overshoot - sample) / 16;
+  sleep_overshoot = std::clamp<std::int64_t>(sleep_overshoot, 0, 200'000);
+}
+
+// sysmon's sleep between rounds: until `until` or the Ps' due times, or
+// until entersyscall needs a hand-off earlier (sysmon_wake).
+//
+// A hand-off deadline must be met to the µs, and a timed sleep ends late by
+// sleep_overshoot: so sysmon sleeps that much less and spins the rest,
+// watching the P. The spin ends as soon as the P's call does, so it costs at
+// most the call's own duration, and only for calls that will be handed off.
+void sysmon_sleep(std::int64_t until, SyscallDue due) {
+  sched.sysmonwake.store(0);
+  // Publish the wake-up time, then look for Ps that entered a system call
+  // since retake's pass (their syscalltick is not the one retake recorded).
+  // entersyscall does the opposite (stores Psyscall, then reads sysmonwhen),
+  // both seq_cst: either we see its P here or it sees our time and wakes us.
+  until = std::min(until, due.look);
+  std::int64_t published = std::min(until, due.handoff);
+  sched.sysmonwhen.store(published);
+  std::int32_t procs = gomaxprocs.load();
+  for (std::int32_t i = 0; i < procs; ++i) {
+    P* pp = allp[i];
+    if (pp->status.load() != Psyscall) continue;
+    std::uint32_t st = pp->syscalltick;
+    if (st == pp->sysmontick.syscalltick) continue;
+    due.add(pp, st, pp->syscallwhen + kSyscallHandoffNs);
+  }
+  until = std::min(until, due.look);
+  if (std::min(until, due.handoff) < published) sched.sysmonwhen.store(std::min(until, due.handoff));
+  // Spin for the hand-off only if it comes before the ordinary wake-up.
+  const bool spin = due.pp != nullptr && due.handoff - sleep_overshoot < until;
+  const std::int64_t wake = spin ? due.handoff - sleep_overshoot : until;
+  const std::int64_t start = nanotime();
+  for (;;) {
+    std::int64_t now = nanotime();
+    if (sched.sysmonwake.load() != 0) return;
+    if (now >= wake) {
+      if (wake - start > 0 && wake - start < 200'000) learn_overshoot(now - wake);
+      break;
+    }
+    futexsleep(&sched.sysmonwake, 0, wake - now);
+  }
+  if (!spin) return;
+  while (nanotime() < due.handoff) {
+    if (sched.sysmonwake.load(std::memory_order_relaxed) != 0) return;
+    if (due.pp->status.load(std::memory_order_relaxed) != Psyscall || due.pp->syscalltick != due.tick) return;
+    procyield(20);
+  }
 }
 
 }  // namespace
@@ -50,15 +261,28 @@ void wake_sysmon() {
   if (sched.sysmonwait.exchange(false)) sched.sysmonnote.wakeup();
 }
 
+// A P has just entered a system call whose hand-off is due at deadline:
+// make sure sysmon looks by then. Usually it is due sooner anyway (it polls
+// every 20 µs while system calls are being made) and this is one load. The
+// CAS makes one caller the waker when several enter at once.
+void sysmon_wake(std::int64_t deadline) {
+  std::int64_t w = sched.sysmonwhen.load();
+  while (w > deadline + kSysmonWakeSlackNs) {
+    if (sched.sysmonwhen.compare_exchange_weak(w, deadline)) {
+      if (sched.sysmonwake.exchange(1) == 0) futexwakeup(&sched.sysmonwake, 1);
+      return;
+    }
+  }
+}
+
+// The monitor loop. Returns only when this M has handed the role to another
+// M and has a P to run (mstart then schedules).
 void sysmon() {
-  std::int64_t delay = 0;  // µs
-  int idle = 0;            // how many cycles in succession we had not woken anybody up
-  std::int64_t lasttrace = 0;
   for (;;) {
-    if (idle == 0) delay = 20;       // start with 20us sleep...
-    else if (idle > 50) delay *= 2;  // ...then start doubling the sleep
-    if (delay > 10 * 1000) delay = 10 * 1000;
-    usleep_precise(delay);
+    if (sm.idle == 0) sm.delay = 20;       // start with 20us sleep...
+    else if (sm.idle > 50) sm.delay *= 2;  // ...then start doubling the sleep
+    if (sm.delay > 10 * 1000) sm.delay = 10 * 1000;
+    sysmon_sleep(nanotime() + sm.delay * 1000, sm.due);
     if (sched.exiting.load()) {
       std::atomic<std::uint32_t> never{0};
       for (;;) futexsleep(&never, 0, -1);
@@ -75,35 +299,35 @@ void sysmon() {
         // not conclusive while threads gort did not make exist, so it is
         // asked again now and then.
         constexpr std::int64_t kIdleCheck = 100'000'000;
-        std::int64_t next = earliest_timer();
-        std::int64_t sleep = next != 0 ? next - nanotime() : kIdleCheck;
+        std::int64_t t = earliest_timer();
+        std::int64_t sleep = t != 0 ? t - nanotime() : kIdleCheck;
         if (sleep > kIdleCheck) sleep = kIdleCheck;
         if (sleep > 0) sched.sysmonnote.tsleep(sleep);
         sched.lock.lock();
         sched.sysmonwait.store(false);
         sched.sysmonnote.clear();
         sched.lock.unlock();
-        idle = 0;
-        delay = 20;
+        sm.idle = 0;
+        sm.delay = 20;
         now = nanotime();
       } else {
         sched.lock.unlock();
       }
     }
+    bool woke = false;
     // A timer is overdue and no M is waiting for timers or looking for
     // work: start one (Go relies on its netpoller for this).
-    std::int64_t next = earliest_timer();
-    if (next != 0 && next < now && !sched.polling.load() && sched.nmspinning.load() == 0 &&
-        sched.npidle.load() > 0) {
+    std::int64_t t = earliest_timer();
+    if (t != 0 && t < now && !sched.polling.load() && sched.nmspinning.load() == 0 && sched.npidle.load() > 0) {
       startm(nullptr, false);
-      idle = 0;
-    } else if (retake(now) != 0) {
-      idle = 0;
-    } else {
-      idle++;
+      woke = true;
     }
-    if (debug.schedtrace_ms > 0 && lasttrace + debug.schedtrace_ms * 1000000 <= now) {
-      lasttrace = now;
+    bool syscalls = false, handed = false;
+    if (retake(now, &sm.due, &syscalls, &handed) != 0 || syscalls) woke = true;
+    if (handed) return;  // another M holds the role (and sm) now
+    sm.idle = woke ? 0 : sm.idle + 1;
+    if (debug.schedtrace_ms > 0 && sm.lasttrace + debug.schedtrace_ms * 1000000 <= now) {
+      sm.lasttrace = now;
       schedtrace(debug.scheddetail);
     }
   }

@@ -10,11 +10,14 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -29,6 +32,7 @@ namespace gort_test {
 struct ChildResult {
   int exit_code = -1;    // WEXITSTATUS, or -1 if it did not exit normally
   int term_signal = 0;   // WTERMSIG if it was killed by a signal
+  bool timed_out = false;  // still running after the timeout: killed with SIGKILL
   std::string out;
   std::string err;
 };
@@ -52,9 +56,11 @@ inline std::string slurp(int fd) {
 
 // Runs argv[0] with argv. The child's environment is ours with the runtime's
 // variables (GOMAXPROCS, GORTDEBUG, GOTRACEBACK) removed, then `env` applied:
-// a value sets the variable, std::nullopt leaves it unset.
+// a value sets the variable, std::nullopt leaves it unset. A child that has
+// not exited after `timeout` (a hang, not a slow run) is killed.
 inline ChildResult run_child(const std::vector<std::string>& argv,
-                             const std::map<std::string, std::optional<std::string>>& env = {}) {
+                             const std::map<std::string, std::optional<std::string>>& env = {},
+                             std::chrono::seconds timeout = std::chrono::seconds(60)) {
   std::vector<std::string> envs;
   for (char** e = environ; *e; ++e) {
     std::string kv = *e;
@@ -87,11 +93,19 @@ inline ChildResult run_child(const std::vector<std::string>& argv,
     close(err);
     throw std::runtime_error("posix_spawn " + argv[0] + ": " + std::strerror(rc));
   }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) throw std::runtime_error(std::string("waitpid: ") + std::strerror(errno));
-  }
   ChildResult r;
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    pid_t w = waitpid(pid, &status, WNOHANG);
+    if (w == pid) break;
+    if (w < 0 && errno != EINTR) throw std::runtime_error(std::string("waitpid: ") + std::strerror(errno));
+    if (std::chrono::steady_clock::now() > deadline && !r.timed_out) {
+      r.timed_out = true;
+      kill(pid, SIGKILL);
+    }
+    usleep(1000);  // blocks this goroutine's thread briefly; fine for a test
+  }
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) r.term_signal = WTERMSIG(status);
   r.out = detail::slurp(out);

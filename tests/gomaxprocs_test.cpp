@@ -6,7 +6,10 @@
 //    unparsable or non-positive values fall back to the number of online
 //    CPUs, as Go's do. The probe prints what the runtime actually uses.
 //  - gomaxprocs(n < 1) only queries; gomaxprocs(n) returns the previous value
-//    and the next query sees n.
+//    and the next query sees n. It may be called from a goroutine running on
+//    a P the resize removes, and from several goroutines at once (as Go's
+//    runtime.GOMAXPROCS may); a self-deadlock or two stop-the-worlds waiting
+//    for each other shows as a hang, reported by the watchdog.
 //  - Resizing while goroutines run and park: workers do Mutex, WaitGroup,
 //    gosched and sleep traffic while main switches between 1, 4, 2 and 1 Ps
 //    hundreds of times. Goroutines on the run queues of a P that goes away,

@@ -8,13 +8,20 @@
 //   gort_probe void          a void main that prints "hello" (no newline): exit 0
 //   gort_probe abandon N     main returns N while other goroutines are parked,
 //                            sleeping and runnable (they are abandoned, as in Go)
+//   gort_probe resize-exit   main resizes GOMAXPROCS under Mutex traffic, then
+//                            restores it and returns 0 at once
+//   gort_probe sleepers-exit main waits for 300 short sleepers, returns 0 at once
 //   gort_probe deadlock      main waits on a WaitGroup nobody will release
 //   gort_probe panic         an exception escapes a goroutine
 //   gort_probe go-before-run gort::go before gort::run
 //   gort_probe gomaxprocs-before-run
 //   gort_probe run-twice     gort::run, then gort::run again on the same thread
+//   gort_probe locked-m0     a goroutine locks m0 and parks for good; main returns 7
+//                            from another thread (m0 must wake up and return)
 #include <gort/gort.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -25,8 +32,8 @@
 namespace {
 
 int usage() {
-  std::fprintf(stderr, "usage: gort_probe gomaxprocs|exit N|void|abandon N|deadlock|panic|go-before-run|"
-                       "gomaxprocs-before-run|run-twice\n");
+  std::fprintf(stderr, "usage: gort_probe gomaxprocs|exit N|void|abandon N|resize-exit|sleepers-exit|deadlock|panic|go-before-run|"
+                       "gomaxprocs-before-run|run-twice|locked-m0\n");
   return 64;
 }
 
@@ -63,6 +70,45 @@ int main(int argc, char** argv) {
       return n;
     });
   }
+  if (cmd == "resize-exit") {
+    return gort::run([] {
+      int prev = gort::gomaxprocs(4);
+      gort::Mutex mu;
+      long counter = 0;
+      gort::WaitGroup wg;
+      wg.add(64);
+      for (int g = 0; g < 64; ++g) {
+        gort::go([&, g] {
+          for (int i = 0; i < 500; ++i) {
+            mu.lock();
+            long v = counter;
+            if ((i + g) % 7 == 0) gort::gosched();
+            counter = v + 1;
+            mu.unlock();
+            if (i % 3 == 0) gort::gosched();
+          }
+          wg.done();
+        });
+      }
+      wg.wait();
+      gort::gomaxprocs(prev);  // a stop-the-world just before main returns
+      return counter == 64 * 500 ? 0 : 1;
+    });
+  }
+  if (cmd == "sleepers-exit") {
+    return gort::run([] {
+      gort::WaitGroup wg;
+      wg.add(300);
+      for (int i = 0; i < 300; ++i) {
+        gort::go([&wg, i] {
+          gort::sleep_for(std::chrono::microseconds((i * 37) % 5000));
+          wg.done();
+        });
+      }
+      wg.wait();  // the other Ms are going idle while main returns
+      return 0;
+    });
+  }
   if (cmd == "deadlock") {
     return gort::run([] {
       gort::WaitGroup wg;
@@ -78,6 +124,32 @@ int main(int argc, char** argv) {
       gort::go([] { throw std::runtime_error("boom"); });
       wg.wait();  // never released: only the panic ends the program
       return 0;
+    });
+  }
+  if (cmd == "locked-m0") {
+    return gort::run([] {
+      static gort::WaitGroup locked, never;  // outlive main: the locked goroutine is abandoned
+      static std::atomic<long> m0_tid{0};
+      locked.add(1);
+      never.add(1);
+      const long main_tid = static_cast<long>(gettid());
+      gort::go([] {
+        gort::lock_os_thread();
+        m0_tid = static_cast<long>(gettid());
+        locked.done();
+        never.wait();
+      });
+      locked.wait();  // one P: the goroutine ran on main's thread, m0, and locked it
+      if (main_tid != static_cast<long>(getpid()) || m0_tid != main_tid) {
+        std::printf("setup failed: main_tid=%ld m0_tid=%ld pid=%ld\n", main_tid, m0_tid.load(), static_cast<long>(getpid()));
+        return 1;
+      }
+      if (gettid() == getpid()) {
+        std::printf("main still on m0\n");
+        return 1;
+      }
+      std::printf("m0 locked; main on another thread\n");
+      return 7;
     });
   }
   if (cmd == "go-before-run") {

@@ -7,7 +7,8 @@
 //  - gort_probe's exit status is main's result (3 → 3, a void main → 0), and
 //    main returning ends the program even with goroutines parked, sleeping
 //    or runnable (Go's rule): a runtime that waited for them would hang or
-//    exit with another status; stdout written by main is flushed.
+//    exit with another status; stdout written by main is flushed. It must
+//    exit even when main returns while other Ms are just going idle.
 //  - main is goroutine 1; ids are unique; goid() is 0 off a goroutine.
 //  - num_goroutine() counts exactly the goroutines that exist: it rises by
 //    N while N goroutines are parked and falls back when they exit.
@@ -56,6 +57,31 @@ TEST(RunExitStatus, MainReturningAbandonsOtherGoroutines) {
     EXPECT_EQ(r.out, "main returns 5\n");
     EXPECT_EQ(r.err, "");
   }
+}
+
+// main returns while the other Ms are going idle (parking in the scheduler,
+// or stopping for the stop-the-world of a gomaxprocs call made just before):
+// the process must still exit. The race is narrow, so two probe programs run
+// many times; each run takes ~10 ms, and a run that has not exited after
+// 5 s hangs (the first one ends the test).
+TEST(RunExitStatus, MainReturningWhileOtherMsGoIdleAlwaysExits) {
+  constexpr int kRuns = 300;
+  int hung = 0, bad = 0;
+  for (int i = 0; i < kRuns && hung == 0; ++i) {
+    const char* mode = i % 2 ? "resize-exit" : "sleepers-exit";
+    auto r = gort_test::run_child({probe(), mode}, {}, std::chrono::seconds(5));
+    if (r.timed_out) {
+      ++hung;
+      ADD_FAILURE() << "gort_probe " << mode << " (run " << i + 1 << " of " << kRuns
+                    << ") did not exit after main returned";
+    } else if (r.exit_code != 0) {
+      ++bad;
+      ADD_FAILURE() << "gort_probe " << mode << ": exit " << r.exit_code << " signal " << r.term_signal << "\n"
+                    << r.err;
+    }
+  }
+  EXPECT_EQ(hung, 0);
+  EXPECT_EQ(bad, 0);
 }
 
 TEST(Goroutine, MainIsGoroutineOne) {

@@ -246,7 +246,7 @@ TEST(Mutex, WaiterParksTheGoroutineNotTheThread) {
   gort::Mutex mu;
   mu.lock();
   gort::WaitGroup all;
-  std::vector<int> order;  // guarded by the scheduling: one P, no preemption points between
+  std::vector<int> order;  // the unlocker appends before unlock(), the waiter after lock()
   all.add(2);
   gort::go([&] {
     mu.lock();

@@ -4,15 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <gort/gort.h>
+#include <signal.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
-#include <string>
-#include <thread>
 
 namespace gort_test {
 
@@ -45,66 +42,50 @@ inline int settle_goroutines(int want, int max_yields = 1'000'000) {
 
 // Hang detection. A runtime bug in these suites often shows as a hang (a
 // lost wake-up, a self-deadlock in the scheduler) rather than a wrong value.
-// This listener arms a watchdog thread for each test; a test that has not
-// ended after GORT_TEST_WATCHDOG seconds (default 120, below ctest's
-// timeout) gets its name printed and the process ends with status 3. It is
-// not a timing assertion: the limit is orders of magnitude above any test's
-// normal running time. Death-test children have it too, so a child that
-// hangs instead of dying is reported the same way.
+// This listener arms an alarm for each test; a test that has not ended after
+// GORT_TEST_WATCHDOG seconds (default 120, below ctest's timeout) gets its
+// name printed and the process ends with status 3. It is not a timing
+// assertion: the limit is orders of magnitude above any test's normal
+// running time. Death-test children have it too, so a child that hangs
+// instead of dying is reported the same way.
+//
+// It is a SIGALRM, not a watchdog thread, on purpose: the runtime does not
+// report a deadlock while threads it did not make exist (they might still
+// wake a goroutine), so a helper thread would turn every deadlock death test
+// into a hang.
 class HangWatchdog : public testing::EmptyTestEventListener {
  public:
   void OnTestStart(const testing::TestInfo& info) override {
-    std::lock_guard<std::mutex> lk(s_->mu);
-    s_->name = std::string(info.test_suite_name()) + "." + info.name();
-    s_->deadline = std::chrono::steady_clock::now() + s_->limit;
-    s_->armed = true;
-    s_->cv.notify_one();
+    std::snprintf(message_, sizeof message_, "\nwatchdog: %s.%s has not finished after %u s: it hangs\n",
+                  info.test_suite_name(), info.name(), seconds_);
+    alarm(seconds_);
   }
-  void OnTestEnd(const testing::TestInfo&) override {
-    std::lock_guard<std::mutex> lk(s_->mu);
-    s_->armed = false;
-    s_->cv.notify_one();
-  }
+  void OnTestEnd(const testing::TestInfo&) override { alarm(0); }
 
   static void install() {
-    auto* w = new HangWatchdog;
     if (const char* v = std::getenv("GORT_TEST_WATCHDOG")) {
       long s = std::atol(v);
-      if (s > 0) w->s_->limit = std::chrono::seconds(s);
+      if (s > 0) seconds_ = static_cast<unsigned>(s);
     }
-    std::thread([s = w->s_] { s->run(); }).detach();
-    testing::UnitTest::GetInstance()->listeners().Append(w);
+    struct sigaction sa {};
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, nullptr);
+    testing::UnitTest::GetInstance()->listeners().Append(new HangWatchdog);
   }
 
  private:
-  // Never freed: the detached thread may outlive main.
-  struct State {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool armed = false;
-    std::string name;
-    std::chrono::steady_clock::time_point deadline;
-    std::chrono::seconds limit{120};
-
-    void run() {
-      std::unique_lock<std::mutex> lk(mu);
-      for (;;) {
-        if (!armed) {
-          cv.wait(lk);
-          continue;
-        }
-        if (cv.wait_until(lk, deadline) == std::cv_status::timeout && armed &&
-            std::chrono::steady_clock::now() >= deadline) {
-          std::fprintf(stderr, "\nwatchdog: %s has not finished after %lld s: it hangs (pid %d)\n", name.c_str(),
-                       static_cast<long long>(limit.count()), static_cast<int>(getpid()));
-          std::fflush(stdout);
-          std::fflush(stderr);
-          _exit(3);
-        }
-      }
-    }
-  };
-  State* s_ = new State;
+  static void on_alarm(int) {
+    // Async-signal-safe: write(2) and _exit(2) only.
+    std::size_t n = 0;
+    while (n < sizeof message_ && message_[n]) ++n;
+    ssize_t w = write(2, message_, n);
+    (void)w;
+    _exit(3);
+  }
+  static inline char message_[512] = "\nwatchdog: a test hangs\n";
+  static inline unsigned seconds_ = 120;
 };
 
 inline const bool kHangWatchdogInstalled = (HangWatchdog::install(), true);

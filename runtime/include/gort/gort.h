@@ -4,6 +4,8 @@
 #include <gort/runtime.h>
 #include <gort/select.h>
 #include <gort/sync.h>
+#include <gort/syscall.h>
+#include <gort/thread.h>
 #include <gort/ticker.h>
 #include <gort/time.h>
 #include <gort/debug.h>
