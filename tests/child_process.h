@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "test_util.h"
+
 extern char** environ;
 
 namespace gort_test {
@@ -93,6 +95,7 @@ inline ChildResult run_child(const std::vector<std::string>& argv,
     close(err);
     throw std::runtime_error("posix_spawn " + argv[0] + ": " + std::strerror(rc));
   }
+  g_child_pid.store(pid);
   ChildResult r;
   int status = 0;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -106,6 +109,7 @@ inline ChildResult run_child(const std::vector<std::string>& argv,
     }
     usleep(1000);  // blocks this goroutine's thread briefly; fine for a test
   }
+  g_child_pid.store(0);
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) r.term_signal = WTERMSIG(status);
   r.out = detail::slurp(out);

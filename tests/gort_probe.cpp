@@ -16,8 +16,9 @@
 //   gort_probe go-before-run gort::go before gort::run
 //   gort_probe gomaxprocs-before-run
 //   gort_probe run-twice     gort::run, then gort::run again on the same thread
-//   gort_probe locked-m0     a goroutine locks m0 and parks for good; main returns 7
-//                            from another thread (m0 must wake up and return)
+//   gort_probe locked-m0 [exit]  a goroutine locks m0 and parks for good (or, with
+//                            exit, ends: m0 is then wedged); main returns 7 from
+//                            another thread (m0 must wake up and return)
 #include <gort/gort.h>
 #include <unistd.h>
 
@@ -127,6 +128,7 @@ int main(int argc, char** argv) {
     });
   }
   if (cmd == "locked-m0") {
+    static bool end_locked = argc > 2 && std::string(argv[2]) == "exit";
     return gort::run([] {
       static gort::WaitGroup locked, never;  // outlive main: the locked goroutine is abandoned
       static std::atomic<long> m0_tid{0};
@@ -137,7 +139,7 @@ int main(int argc, char** argv) {
         gort::lock_os_thread();
         m0_tid = static_cast<long>(gettid());
         locked.done();
-        never.wait();
+        if (!end_locked) never.wait();
       });
       locked.wait();  // one P: the goroutine ran on main's thread, m0, and locked it
       if (main_tid != static_cast<long>(getpid()) || m0_tid != main_tid) {

@@ -234,6 +234,7 @@ TEST(LockOSThreadExit, ALockedGoroutineThatEndsTakesItsThreadWithIt) {
   // m0, which runs only its sitter.
   struct Try {
     std::atomic<pid_t> t{0};
+    std::atomic<M*> m{nullptr};
     gort::WaitGroup started, ended;
   };
   Try tries[2];
@@ -253,6 +254,7 @@ TEST(LockOSThreadExit, ALockedGoroutineThatEndsTakesItsThreadWithIt) {
     gort::go([&tr, &release_sitter] {
       gort::lock_os_thread();
       tr.t = tid();
+      tr.m = getm();
       const bool on_m0 = tr.t == ::getpid();
       tr.started.done();
       if (on_m0) {
@@ -275,11 +277,9 @@ TEST(LockOSThreadExit, ALockedGoroutineThatEndsTakesItsThreadWithIt) {
   // Wait (without assuming how long it takes) for the thread to end.
   while (thread_exists(gone)) gort::sleep_for(100us);
   EXPECT_FALSE(thread_exists(gone));
-  M* lm = nullptr;
-  for (M* mp = allm.load(); mp; mp = mp->alllink)
-    if (mp->procid == gone) lm = mp;
+  M* lm = subject->m;
   ASSERT_NE(lm, nullptr);
-  while (!lm->exited) gort::sleep_for(100us);
+  while (!lm->exited) gort::sleep_for(100us);  // marked by mstart as the thread returns
   sched.lock.lock();
   std::int32_t freed_after = sched.nmfreed;
   sched.lock.unlock();
@@ -313,6 +313,15 @@ TEST(LockOSThreadProbe, MainReturnsWhileM0SleepsAsALockedThread) {
   // (moved to another thread) returns 7. gort::run must still return on m0,
   // which is asleep waiting for its locked goroutine.
   auto r = gort_test::run_child({GORT_PROBE, "locked-m0"}, {{"GOMAXPROCS", "1"}});
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+  EXPECT_EQ(r.out, "m0 locked; main on another thread\n");
+}
+
+TEST(LockOSThreadProbe, ALockedGoroutineEndingOnM0WedgesItUntilMainReturns) {
+  // The same, but the goroutine locked to m0 ends: m0 cannot end with it
+  // (gort::run returns on it), so it parks and runs nothing until main
+  // returns, and then gort::run returns 7.
+  auto r = gort_test::run_child({GORT_PROBE, "locked-m0", "exit"}, {{"GOMAXPROCS", "1"}});
   EXPECT_EQ(r.exit_code, 7) << r.err;
   EXPECT_EQ(r.out, "m0 locked; main on another thread\n");
 }

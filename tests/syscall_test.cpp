@@ -108,6 +108,32 @@ TEST(Syscall, ManyBlockedCallsAtOnce) {
   }
 }
 
+TEST(Syscall, ResizingWhileAGoroutineIsBlockedInACall) {
+  // Stop the world takes the P of a goroutine in a system call (Psyscall →
+  // Pgcstop), and the resize may give that P to someone else or destroy it:
+  // the call must still come back through exitsyscall and find a P.
+  gort_test::ScopedGomaxprocs two(2);
+  Pipe p;
+  std::atomic<bool> entered{false};
+  std::atomic<ssize_t> n{-1};
+  gort::WaitGroup wg;
+  wg.add(1);
+  gort::go([&] {
+    char c;
+    n = gort::syscall([&] {
+      entered = true;
+      return ::read(p.r, &c, 1);
+    });
+    gort::gosched();  // it runs normally afterwards
+    wg.done();
+  });
+  while (!entered) gort::gosched();
+  for (int procs : {3, 1, 2, 1, 4, 2}) gort::gomaxprocs(procs);
+  p.put("r");
+  wg.wait();
+  EXPECT_EQ(n.load(), 1);
+}
+
 TEST(Syscall, ABlockedGoroutineShowsAsSyscallInSchedtrace) {
   Pipe p;
   std::atomic<bool> entered{false};

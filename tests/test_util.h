@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -39,6 +40,10 @@ inline int settle_goroutines(int want, int max_yields = 1'000'000) {
   }
   return n;
 }
+
+// The child process run_child() is waiting for, if any: the watchdog kills it
+// too, so that a hung child does not outlive a test that gave up on it.
+inline std::atomic<int> g_child_pid{0};
 
 // Hang detection. A runtime bug in these suites often shows as a hang (a
 // lost wake-up, a self-deadlock in the scheduler) rather than a wrong value.
@@ -77,7 +82,8 @@ class HangWatchdog : public testing::EmptyTestEventListener {
 
  private:
   static void on_alarm(int) {
-    // Async-signal-safe: write(2) and _exit(2) only.
+    // Async-signal-safe: kill(2), write(2) and _exit(2) only.
+    if (int child = g_child_pid.load(); child > 0) kill(child, SIGKILL);
     std::size_t n = 0;
     while (n < sizeof message_ && message_[n]) ++n;
     ssize_t w = write(2, message_, n);
