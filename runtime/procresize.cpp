@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <mutex>
+
+#include "gort/sync.h"
 
 #include "runtime2.h"
 
@@ -198,9 +201,14 @@ namespace gort {
 int gomaxprocs(int n) {
   using namespace rt;
   if (!sched.started.load()) fatal("gort::gomaxprocs called before gort::run (set GOMAXPROCS in the environment instead)");
-  int prev = rt::gomaxprocs.load();
-  if (n < 1 || n == prev) return prev;
+  if (n < 1) return rt::gomaxprocs.load();
   if (n > kMaxProcs) n = kMaxProcs;
+  // One stop-the-world at a time (Go's worldsema): two goroutines stopping
+  // the world at once would each wait for the other's P forever.
+  static Mutex worldsema;
+  std::lock_guard<Mutex> world(worldsema);
+  int prev = rt::gomaxprocs.load();
+  if (n == prev) return prev;
   stop_the_world_internal(WaitReason::StopTheWorld);
   start_the_world_internal(n);
   return prev;
