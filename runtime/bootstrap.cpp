@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <exception>
 
+#include "preempt/preempt.h"
 #include "runtime2.h"
 
 namespace gort::rt {
@@ -26,6 +27,7 @@ std::int32_t procs_from_env() {
 void schedinit() {
   sched.starttime = nanotime();
   parsedebugvars();
+  preempt_init();
   stackinit();
   m0 = m0init();
   sched.lock.lock();

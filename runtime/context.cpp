@@ -29,6 +29,7 @@ namespace {
 // (the default for -fPIC code), which would cost more than a context switch.
 __attribute__((tls_model("initial-exec"))) thread_local G* tls_g = nullptr;
 __attribute__((tls_model("initial-exec"))) thread_local M* tls_m = nullptr;
+const std::uintptr_t kNoGuard = 0;  // off a goroutine: no sp is below it, a yield point never fires
 
 // Swap the thread's C++ exception globals with the ones stored in gp. Done
 // once before a G runs and once after it switches out, on g0: the thread
@@ -58,8 +59,26 @@ GORT_NOIPA M* getm() {
   asm volatile("" ::: "memory");
   return tls_m;
 }
+}  // namespace gort::rt
+
+// What GORT_YIELD_POINT reads (gort/preempt.h): the running G's stackguard0,
+// or kNoGuard. Kept in step with tls_g by setg and run_g. extern "C" and
+// initial-exec because the yield point's inline asm names it.
+extern "C" {
+__attribute__((tls_model("initial-exec"))) thread_local const std::uintptr_t* gort_tls_stackguard = &gort::rt::kNoGuard;
+}
+
+namespace gort::rt {
+
+// Where the yield point of code running as gp looks. g0's stackguard0 is 0:
+// the scheduler and systemstack code never yield.
+inline const std::uintptr_t* guard_of(G* gp) {
+  return gp ? reinterpret_cast<const std::uintptr_t*>(&gp->stackguard0) : &kNoGuard;
+}
+
 GORT_NOIPA void setg(G* gp) {
   tls_g = gp;
+  gort_tls_stackguard = guard_of(gp);
   tls_m = gp ? static_cast<M*>(gp->m) : nullptr;
 }
 
@@ -67,7 +86,9 @@ void acquirem() {
   if (M* mp = getm()) mp->locks++;
 }
 void releasem() {
-  if (M* mp = getm()) mp->locks--;
+  if (M* mp = getm()) {
+    if (--mp->locks == 0) releasem_rearm(mp);
+  }
 }
 
 // On g0: run gp until it switches back with mcall. Returns what the mcall
@@ -76,10 +97,12 @@ void releasem() {
 G* run_g(M* mp, G* gp) {
   swap_eh(mp, gp);
   tls_g = gp;
+  gort_tls_stackguard = guard_of(gp);
   san::switch_to(&mp->g0->asan_fake_stack, gp, /*leaving_for_good=*/false);
   gort_swapctx(&mp->g0->sched, &gp->sched);
   san::switched_back(mp->g0->asan_fake_stack);
   tls_g = mp->g0;
+  gort_tls_stackguard = &kNoGuard;
   swap_eh(mp, gp);
   G* from = gp;  // the G that called mcall is the one that ran
   auto fn = mp->mcall_fn;

@@ -41,6 +41,9 @@ bool parse_duration(const std::string& v, std::int64_t* out) {
   return true;
 }
 
+// Shorter slices would spend more on signals than on running goroutines.
+constexpr std::int64_t kMinTimesliceNs = 100'000;
+
 void bad(const std::string& key, const std::string& val) {
   fdprintf(2, "gort: GORTDEBUG: bad value %s=%s (ignored)\n", key.c_str(), val.c_str());
 }
@@ -73,6 +76,17 @@ void parsedebugvars() {
       std::int64_t ns;
       if (parse_duration(val, &ns)) debug.idlethreadexit_ns = ns;
       else bad(key, val);
+    } else if (key == "preemptoff") {
+      if (val == "0" || val == "1") debug.preemptoff = val == "1";
+      else bad(key, val);
+    } else if (key == "asyncpreemptoff") {
+      if (val == "0" || val == "1") debug.asyncpreemptoff = val == "1";
+      else bad(key, val);
+    } else if (key == "timeslice") {
+      // A unit is required: "10" alone could mean ms (Go's habit) or ns.
+      std::int64_t ns;
+      if (parse_duration(val, &ns) && ns >= kMinTimesliceNs) debug.timeslice_ns = ns;
+      else fdprintf(2, "gort: GORTDEBUG: bad value timeslice=%s (want a duration of at least 100us, like 10ms; ignored)\n", val.c_str());
     } else {
       fdprintf(2, "gort: GORTDEBUG: unknown setting %s (ignored)\n", key.c_str());
     }

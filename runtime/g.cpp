@@ -229,7 +229,7 @@ __attribute__((noinline)) void newproc_end(FnSlot* slot) {
     // A thread that is not an M: the global queue, and an M for it.
     globrunqput_wake(newg);
   }
-  if (mp) mp->locks--;
+  if (mp && --mp->locks == 0) releasem_rearm(mp);
 }
 
 }  // namespace gort::detail

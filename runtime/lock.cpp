@@ -72,7 +72,9 @@ bool Lock::try_lock() {
 
 void Lock::unlock() {
   if (key_.exchange(0, std::memory_order_release) == 2) futexwakeup(&key_, 1);
-  if (M* mp = getm()) mp->locks--;
+  if (M* mp = getm()) {
+    if (--mp->locks == 0) releasem_rearm(mp);
+  }
 }
 
 void Note::wakeup() {

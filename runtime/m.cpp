@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "preempt/preempt.h"
 #include "runtime2.h"
 #include "sanitizer.h"
 
@@ -41,6 +42,7 @@ void minit(M* mp) {
     mp->g0->stack.hi = mp->g0->stack.lo + size;
   }
   mp->g0->tsan_fiber = san::current_fiber();
+  preempt_minit(mp);
 }
 
 void* mstart(void* arg) {
@@ -64,6 +66,7 @@ void* mstart(void* arg) {
   // The M is leaving (idle for too long, or its locked G ended): stopm or
   // mexit took it out of mcount. It stays on allm, marked, for the inspector.
   mp->exited = true;
+  preempt_mexit(mp);
   setg(nullptr);
   return nullptr;
 }
@@ -275,6 +278,20 @@ void startm(P* pp, bool spinning) {
 
 // Hands off P from a syscall or locked M. Always runs without a P.
 void handoffp(P* pp) {
+  // The world is stopping: stop the P, even with work (start_the_world
+  // starts Ms for Ps with work). A preempted G's M hands its P off here;
+  // starting another M only for it to stop the P would make every stop
+  // wait for a thread to wake.
+  if (sched.gcwaiting.load()) {
+    sched.lock.lock();
+    if (sched.gcwaiting.load()) {
+      pp->status.store(Pgcstop);
+      if (--sched.stopwait == 0) sched.stopnote.wakeup();
+      sched.lock.unlock();
+      return;
+    }
+    sched.lock.unlock();
+  }
   // if it has local work, start it straight away
   if (!runqempty(pp) || sched.runqsize.load() != 0) {
     startm(pp, false);

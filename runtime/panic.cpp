@@ -139,7 +139,7 @@ void dump_goroutines(int fd, G* current) {
     fdprintf(fd, "\ngoroutine %lld [%s", static_cast<long long>(gp->goid), what);
     if (st == Gwaiting && gp->waitsince != 0 && now - gp->waitsince >= 60'000'000'000)
       fdprintf(fd, ", %lld minutes", static_cast<long long>((now - gp->waitsince) / 60'000'000'000));
-    if (gp->lockedm) fdprintf(fd, ", locked to thread");
+    if (gp->lockedm && !gp->preemptpinned) fdprintf(fd, ", locked to thread");
     fdprintf(fd, "]:\n");
     if (st == Grunning || st == Gsyscall)
       fdprintf(fd, "\tgoroutine running on other thread; stack unavailable\n");
@@ -162,6 +162,19 @@ void fatal(const char* fmt, ...) {
     fdprintf(2, "\n");
     print_current(gp);
   }
+  dump_goroutines(2, gp);
+  die();
+}
+
+void fatal_stack_overflow(G* gp, std::uintptr_t sp, void* unw_context) {
+  startpanic();
+  fdprintf(2, "runtime: goroutine stack exceeds %zu-byte limit\n", static_cast<std::size_t>(gp->stack.hi - gp->stack.lo));
+  fdprintf(2, "runtime: sp=%#zx stack=[%#zx, %#zx]\n", static_cast<std::size_t>(sp), static_cast<std::size_t>(gp->stack.lo),
+           static_cast<std::size_t>(gp->stack.hi));
+  fdprintf(2, "fatal error: stack overflow\n\n");
+  fdprintf(2, "goroutine %lld [running]:\n", static_cast<long long>(gp->goid));
+  traceback_context(2, unw_context);
+  print_created_by(2, gp);
   dump_goroutines(2, gp);
   die();
 }

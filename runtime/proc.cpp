@@ -271,7 +271,12 @@ void execute(M* mp, G* gp, bool inherit_time) {
   gp->waitsince = 0;
   gp->preempt = false;
   gp->stackguard0.store(gp->stack.lo + kStackGuard, std::memory_order_relaxed);
-  if (!inherit_time) mp->p->schedtick++;
+  if (!inherit_time) {
+    // A new time slice; sysmon preempts the P at slicestart + timeslice. (A
+    // G readied by the one before, in runnext, inherits the rest of its.)
+    mp->p->schedtick++;
+    mp->p->slicestart = nanotime();
+  }
 }
 
 // Parks this M forever: the program is exiting and this M must not run

@@ -15,6 +15,7 @@
 
 #include "gort/sync.h"
 
+#include "preempt/preempt.h"
 #include "runtime2.h"
 
 namespace gort::rt {
@@ -24,23 +25,6 @@ std::atomic<std::int32_t> gomaxprocs{0};
 P* allp[kMaxProcs];
 
 namespace {
-
-// Asks the G running on pp to yield at its next yield point.
-void preemptone(P* pp) {
-  M* mp = pp->m;
-  if (mp == nullptr) return;
-  G* gp = mp->curg;
-  if (gp == nullptr || gp == mp->g0) return;
-  gp->preempt = true;
-  gp->stackguard0.store(kStackPreempt, std::memory_order_relaxed);
-  pp->preemptcount++;
-}
-
-void preemptall() {
-  std::int32_t n = gomaxprocs.load();
-  for (std::int32_t i = 0; i < n; ++i)
-    if (allp[i]->status.load() == Prunning) preemptone(allp[i]);
-}
 
 P* newp(std::int32_t id) {
   P* pp = new P();
@@ -77,6 +61,13 @@ void destroyp(P* pp, P* into) {
 P* runnable_ps = nullptr;  // set by procresize, consumed by start_the_world
 
 }  // namespace
+
+// One stop-the-world at a time (Go's worldsema): two goroutines stopping
+// the world at once would each wait for the other's P forever.
+Mutex& worldsema() {
+  static Mutex m;
+  return m;
+}
 
 // Changes the number of Ps to nprocs. sched.lock held, world stopped (or not
 // yet started). Ps with local work are left on runnable_ps for the caller to
@@ -149,8 +140,9 @@ void stop_the_world_internal(WaitReason reason) {
   }
   bool wait = sched.stopwait > 0;
   sched.lock.unlock();
-  // A G that loops without yielding holds the world up: async preemption
-  // (preempt/) bounds that; here the request is repeated every 100 µs.
+  // A G may miss a request: it was just being scheduled when preemptall
+  // looked, or a signal found it at an unsafe point (in libc, say). Ask
+  // again every 100 µs, as Go does.
   if (wait) {
     for (;;) {
       if (sched.stopnote.tsleep(100000)) {
@@ -203,10 +195,7 @@ int gomaxprocs(int n) {
   if (!sched.started.load()) fatal("gort::gomaxprocs called before gort::run (set GOMAXPROCS in the environment instead)");
   if (n < 1) return rt::gomaxprocs.load();
   if (n > kMaxProcs) n = kMaxProcs;
-  // One stop-the-world at a time (Go's worldsema): two goroutines stopping
-  // the world at once would each wait for the other's P forever.
-  static Mutex worldsema;
-  std::lock_guard<Mutex> world(worldsema);
+  std::lock_guard<Mutex> world(rt::worldsema());
   int prev = rt::gomaxprocs.load();
   if (n == prev) return prev;
   stop_the_world_internal(WaitReason::StopTheWorld);

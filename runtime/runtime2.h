@@ -23,6 +23,10 @@
 #include "gort/runtime.h"
 #include "lock.h"
 
+namespace gort {
+class Mutex;
+}
+
 namespace gort::rt {
 
 struct G;
@@ -135,6 +139,10 @@ struct G {
   Racy<WaitReason> waitreason;
   Racy<bool> preempt;       // preemption requested: yield at the next yield point
   Racy<bool> preempt_stop;  // on preemption, go to Gpreempted instead of Grunnable
+  Racy<bool> asyncpreempted;  // stopped by SIGURG: its registers are in gort_async_preempt's frame
+  bool preemptpinned;         // preempted: locked to its M until it runs again (preempt/yield.cpp)
+  std::uintptr_t syscallsp;   // in gort::syscall: the frame of entersyscall (for_each_g scans from here)
+  std::uintptr_t syscallpc;
   bool guarded;       // the stack has a guard page below stack.lo
   std::int64_t goid;
   std::int64_t parentgoid;
@@ -167,8 +175,8 @@ struct M {
   Racy<bool> exited;  // the thread has ended (idle too long); kept on allm
   Racy<std::int32_t> locks;       // runtime locks held: no preemption while > 0
   Racy<std::int32_t> preemptoff;  // non-zero: no preemption
-  std::atomic<std::uint32_t> signal_pending;  // a preemption signal is in flight
-  std::uint32_t preempt_gen;
+  std::atomic<std::uint32_t> signal_pending;  // a preemption signal is in flight (at most one per M)
+  void* sigstack;  // the alternate signal stack the SIGURG handler runs on (ours to free), or nullptr
   Note park;
   M* schedlink;  // next on sched.midle
   M* alllink;    // next on allm
@@ -198,6 +206,8 @@ inline constexpr std::uintptr_t kStackPreempt = 0xfffffffffffffade;
 struct SysmonTick {
   std::uint32_t schedtick;
   std::int64_t schedwhen;
+  std::int64_t preemptslice;  // the slice (slicestart) sysmon last asked to end
+  std::int64_t preemptwhen;   // when it last asked
   std::uint32_t syscalltick;
   std::int64_t syscallwhen;
 };
@@ -208,6 +218,7 @@ struct alignas(64) P {
   P* link;  // next on sched.pidle
   Racy<M*> m;  // back-link to the owning M
   Racy<std::uint32_t> schedtick;    // incremented on every scheduler call that picks a new time slice
+  Racy<std::int64_t> slicestart;    // nanotime() when the current time slice began (sysmon preempts at +timeslice)
   Racy<std::uint32_t> syscalltick;  // incremented on every system call (at entry) and when sysmon retakes the P
   Racy<std::int64_t> syscallwhen;   // nanotime() when the current system call began (entersyscall)
   SysmonTick sysmontick;      // last tick observed by sysmon
@@ -341,6 +352,14 @@ void systemstack(F&& f) {
 
 void acquirem();
 void releasem();
+// mp has just dropped its last runtime lock: a preemption refused at a yield
+// point meanwhile (the request stays in g->preempt) is armed again, so the
+// next yield point takes it (Go's releasem).
+inline void releasem_rearm(M* mp) {
+  G* gp = mp->curg;
+  if (gp != nullptr && gp->preempt && mp->preemptoff == 0)
+    gp->stackguard0.store(kStackPreempt, std::memory_order_relaxed);
+}
 
 void gopark(UnlockFnPtr unlockf, void* lock, WaitReason reason);
 void goparkunlock(Lock* lock, WaitReason reason);
@@ -375,6 +394,7 @@ P* releasep();
 void newm(void (*fn)(), P* pp);
 void mput(M* mp);  // sched.lock held
 M* mget();         // sched.lock held
+Mutex& worldsema();  // held across a stop-the-world (gomaxprocs, gort::stop_the_world)
 void stop_the_world_internal(WaitReason reason);
 void start_the_world_internal(std::int32_t newprocs = 0);  // newprocs > 0: resize
 void procresize_locked(std::int32_t nprocs);
@@ -424,6 +444,9 @@ void schedule_loop(M* mp);
 // panic.cpp
 [[noreturn]] void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 [[noreturn]] void gopanic_message(const char* msg);
+// A yield point found gp's sp below its guard: Go's message, then the
+// traceback from unw_context (a libunwind context captured at the yield point).
+[[noreturn]] void fatal_stack_overflow(G* gp, std::uintptr_t sp, void* unw_context);
 void dump_goroutines(int fd, G* current);
 void on_terminate();
 M* m0init();
@@ -434,6 +457,9 @@ struct DebugVars {
   bool scheddetail;
   std::int64_t stacksize;
   Racy<std::int64_t> idlethreadexit_ns;  // idle Ms above the need exit after this long (tests change it live)
+  bool preemptoff = false;        // no preemption at all
+  bool asyncpreemptoff = false;   // yield points only, no SIGURG
+  std::int64_t timeslice_ns = 10'000'000;  // a G holding its P longer is preempted
 };
 extern DebugVars debug;
 void parsedebugvars();

@@ -32,6 +32,12 @@
 
 namespace gort::rt::san {
 
+#if GORT_TSAN
+inline constexpr bool kTsan = true;
+#else
+inline constexpr bool kTsan = false;
+#endif
+
 inline void stack_of(G* gp, const void** bottom, std::size_t* size) {
   if (gp->m && gp == gp->m->g0) {
     *bottom = gp->m->g0_stack_bottom;

@@ -13,6 +13,11 @@
 //   8: r15  16: r14  24: r13  32: r12  40: rbx  48: rbp  56: return address
 
         .text
+        // The extent of this file's code: never a safe point for an
+        // asynchronous preemption (preempt/safepoint.cpp).
+        .globl  gort_switch_text_begin
+        .hidden gort_switch_text_begin
+gort_switch_text_begin:
 
 // void gort_swapctx(Gobuf* from /*rdi*/, const Gobuf* to /*rsi*/)
         .globl  gort_swapctx
@@ -115,5 +120,9 @@ gort_systemstack_switch:
         ret
         .cfi_endproc
         .size   gort_systemstack_switch, .-gort_systemstack_switch
+
+        .globl  gort_switch_text_end
+        .hidden gort_switch_text_end
+gort_switch_text_end:
 
         .section .note.GNU-stack,"",@progbits

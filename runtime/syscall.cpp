@@ -132,6 +132,8 @@ bool entersyscall() noexcept {
   // Not preemptible while the G's, M's and P's states disagree.
   mp->locks++;
   std::int64_t now = nanotime();
+  gp->syscallsp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  gp->syscallpc = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
   casgstatus(gp, Grunning, Gsyscall);
   // sysmon sleeps deeply while every P is idle or the world is stopping;
   // this P is about to need it (Go's entersyscall_sysmon).

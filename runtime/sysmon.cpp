@@ -34,6 +34,7 @@
 #include <algorithm>
 #include <climits>
 
+#include "preempt/preempt.h"
 #include "runtime2.h"
 
 namespace gort::rt {
@@ -85,6 +86,7 @@ struct SysmonState {
   int idle = 0;            // how many cycles in succession we had not woken anybody up
   std::int64_t lasttrace = 0;
   SyscallDue due;  // retake: when the Ps in system calls need the next look
+  std::int64_t preemptnext = LLONG_MAX;  // when a running G's time slice ends (or a request is retried)
 };
 SysmonState sm;
 
@@ -193,6 +195,47 @@ std::uint32_t retake(std::int64_t now, SyscallDue* due, bool* syscalls, bool* ha
   return n;
 }
 
+// Time slices (the other half of Go's retake): the G on a running P whose
+// slice began timeslice ago is asked to yield (preemptone: the yield-point
+// poison and SIGURG). Go notices a slice only once sysmon has seen the same
+// schedtick in two rounds, up to 10 ms apart when the program is busy, so
+// its 10 ms slice lasts 10-20 ms. gort stamps the slice's start on the P
+// (execute) and sysmon sleeps until the earliest end: a slice is the slice.
+//
+// A request can fail: the signal may land in libc or in the runtime, or
+// async preemption may be off and the loop have no yield point. It is
+// repeated 50 µs later, and then at intervals that grow with how overdue the
+// G is (up to a slice): a G stuck at unsafe points costs a few signals, not
+// a signal storm. Returns when sysmon must look again: a slice from now at
+// the latest, since a P that starts running after this look (sysmon is not
+// woken for that unless it sleeps deeply) must not run past its slice
+// unseen. (With the default 10 ms slice that is sysmon's longest sleep anyway.)
+std::int64_t preempt_slices(std::int64_t now) {
+  if (debug.preemptoff) return LLONG_MAX;
+  constexpr std::int64_t kRetryNs = 50'000;
+  const std::int64_t slice = debug.timeslice_ns;
+  std::int64_t next = now + slice;
+  std::int32_t procs = gomaxprocs.load();
+  for (std::int32_t i = 0; i < procs; ++i) {
+    P* pp = allp[i];
+    if (pp->status.load() != Prunning) continue;
+    M* mp = pp->m;
+    if (mp == nullptr || mp->curg == nullptr) continue;  // the scheduler itself, looking for work
+    SysmonTick& pd = pp->sysmontick;
+    std::int64_t start = pp->slicestart;
+    std::int64_t due = pd.preemptslice == start ? pd.preemptwhen : start + slice;
+    if (now >= due) {
+      preemptone(pp);
+      std::int64_t retry = std::clamp(now - (start + slice), kRetryNs, slice);
+      pd.preemptslice = start;
+      pd.preemptwhen = now + retry;
+      due = pd.preemptwhen;
+    }
+    next = std::min(next, due);
+  }
+  return next;
+}
+
 // How late sysmon's timed sleeps end, learned from its short sleeps: a few
 // µs on bare metal, 20-60 µs on some VMs, whatever the timer slack. Biased
 // high (it rises fast and decays slowly), since it is used as a margin.
@@ -282,7 +325,7 @@ void sysmon() {
     if (sm.idle == 0) sm.delay = 20;       // start with 20us sleep...
     else if (sm.idle > 50) sm.delay *= 2;  // ...then start doubling the sleep
     if (sm.delay > 10 * 1000) sm.delay = 10 * 1000;
-    sysmon_sleep(nanotime() + sm.delay * 1000, sm.due);
+    sysmon_sleep(std::min(nanotime() + sm.delay * 1000, sm.preemptnext), sm.due);
     if (sched.exiting.load()) {
       std::atomic<std::uint32_t> never{0};
       for (;;) futexsleep(&never, 0, -1);
@@ -325,6 +368,7 @@ void sysmon() {
     bool syscalls = false, handed = false;
     if (retake(now, &sm.due, &syscalls, &handed) != 0 || syscalls) woke = true;
     if (handed) return;  // another M holds the role (and sm) now
+    sm.preemptnext = preempt_slices(now);
     sm.idle = woke ? 0 : sm.idle + 1;
     if (debug.schedtrace_ms > 0 && sm.lasttrace + debug.schedtrace_ms * 1000000 <= now) {
       sm.lasttrace = now;

@@ -16,6 +16,8 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 
+extern "C" const char gort_async_preempt_begin[], gort_async_preempt_end[];  // preempt/asyncpreempt_x86_64.S
+
 namespace gort::rt {
 
 void fdwrite(int fd, const char* p, std::size_t len) {
@@ -226,7 +228,10 @@ void walk(int fd, unw_cursor_t* cursor, bool first_exact, bool cut_at_throw) {
     unw_word_t pc = 0;
     if (unw_get_reg(cursor, UNW_REG_IP, &pc) < 0 || pc == 0) break;
     for (Frame& f : symbolize(pc, exact)) frames.push_back(std::move(f));
-    exact = false;
+    // The frame below the preemption trampoline was interrupted, not
+    // calling: its pc is the instruction to resume, not a return address.
+    exact = pc >= reinterpret_cast<std::uintptr_t>(gort_async_preempt_begin) &&
+            pc < reinterpret_cast<std::uintptr_t>(gort_async_preempt_end);
     if (unw_step(cursor) <= 0) break;
   }
   std::size_t first = 0;
@@ -259,6 +264,12 @@ void traceback_current(int fd, bool from_throw) {
   unw_cursor_t cursor;
   if (unw_getcontext(&ctx) != 0 || unw_init_local(&cursor, &ctx) != 0) return;
   walk(fd, &cursor, true, from_throw);
+}
+
+void traceback_context(int fd, void* unw_context) {
+  unw_cursor_t cursor;
+  if (unw_init_local(&cursor, static_cast<unw_context_t*>(unw_context)) != 0) return;
+  walk(fd, &cursor, true, false);
 }
 
 void traceback_parked(int fd, G* gp) {

@@ -21,7 +21,8 @@ namespace gort::rt {
 // The calling goroutine, from here; from_throw: start at the throw that is
 // being handled (std::terminate for an exception that escaped).
 void traceback_current(int fd, bool from_throw = false);
-void traceback_parked(int fd, G* gp);  // a G that is not running: from its gobuf
+void traceback_parked(int fd, G* gp);
+void traceback_context(int fd, void* unw_context);  // from a context captured with unw_getcontext  // a G that is not running: from its gobuf
 void print_created_by(int fd, G* gp);
 void fdwrite(int fd, const char* p, std::size_t len);
 void fdprintf(int fd, const char* fmt, ...) __attribute__((format(printf, 2, 3)));

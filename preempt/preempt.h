@@ -1,0 +1,35 @@
+// The narrow interface between the runtime and preemption (DESIGN.md,
+// Layout): runtime/ calls preempt/ only through these.
+#pragma once
+
+#include <cstdint>
+
+namespace gort::rt {
+
+struct G;
+struct M;
+struct P;
+
+// schedinit, before any M but m0 exists: the SIGURG handler and the size of
+// the extended register state the trampoline saves.
+void preempt_init();
+// On each M's own thread when it starts (minit) and when it ends: its
+// alternate signal stack.
+void preempt_minit(M* mp);
+void preempt_mexit(M* mp);
+
+// Asks the G running on pp to yield: poisons its stackguard0 (the next yield
+// point yields) and, unless asyncpreemptoff, sends its M one SIGURG (at most
+// one in flight per M). Any thread; pp need not be owned.
+void preemptone(P* pp);
+void preemptall();  // every running P (stop the world)
+
+// The M of gp has just dropped its last runtime lock (m->locks == 0): a
+// preemption request refused meanwhile takes effect at the next yield point
+// (Go's releasem).
+void preempt_rearm(G* gp);
+
+// Whether signals are used (GORTDEBUG, the sanitizer, the safe-point table).
+bool async_preempt_enabled();
+
+}  // namespace gort::rt

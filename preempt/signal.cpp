@@ -1,0 +1,102 @@
+// The SIGURG handler: asynchronous preemption (Go's doSigPreempt and
+// isAsyncSafePoint).
+//
+// sysmon (or stop the world) sends SIGURG to the M of a G that has held its
+// P too long (preempt.cpp). The handler runs on that M's thread, on the
+// alternate signal stack, and decides whether the G may be stopped exactly
+// where it is. If so it rewrites the signal context so that, when the
+// kernel resumes the thread, the G calls gort_async_preempt (the trampoline,
+// asyncpreempt_x86_64.S), which saves every register and yields. If not it
+// returns and the G goes on; the cooperative half of the request is still
+// armed, and sysmon asks again a little later.
+//
+// A safe point is where nothing would break if the G stopped for a while
+// and then went on, on the same thread:
+//   - the signal hit the M's current user G running its own code: not g0,
+//     not the scheduler, not a G inside gort::syscall (status syscall), and
+//     on the G's own stack (sp inside it: not on a system stack);
+//   - the G was asked to yield (g->preempt) and is not already on its way
+//     (g->asyncpreempted): a late or foreign SIGURG does nothing;
+//   - the M holds no runtime lock (m->locks) and has not turned preemption
+//     off (m->preemptoff): stopping there could deadlock the scheduler;
+//   - the PC is in the program's own code, outside the runtime
+//     (safepoint.cpp): the runtime's code has windows where the G, M and P
+//     disagree without a lock held, and libc or another shared object may
+//     hold a lock (malloc's) that the next G on this thread would need;
+//   - the G's stack has room for the trampoline's frame below the red zone.
+//
+// Everything here is async-signal-safe: loads of fields this thread owns,
+// a table built before the first signal was sent, no allocation, no locks.
+// errno is saved and restored around it.
+#include "preempt/signal.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "preempt/preempt.h"
+#include "runtime2.h"
+
+namespace gort::rt {
+
+namespace {
+
+struct sigaction previous;  // the program's SIGURG disposition before gort::run
+bool installed = false;
+pid_t self_pid;
+
+// SIGURG that preemptone sent: tgkill from this process. (A program that
+// tgkills itself with SIGURG is taken for the runtime; the handler then
+// does nothing unless a preemption was requested anyway.)
+bool from_runtime(const siginfo_t* si) { return si->si_code == SI_TKILL && si->si_pid == self_pid; }
+
+// A SIGURG that is not ours (out-of-band data on a socket, `kill -URG`)
+// still reaches the handler the program had installed.
+void forward(int sig, siginfo_t* si, void* ctx) {
+  if (previous.sa_flags & SA_SIGINFO) {
+    if (previous.sa_sigaction != nullptr) previous.sa_sigaction(sig, si, ctx);
+  } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
+    previous.sa_handler(sig);
+  }
+}
+
+void try_async_preempt(M* mp, ucontext_t* uc) {
+  G* gp = mp->curg;
+  if (gp == nullptr || getg() != gp) return;  // g0, or a G on the system stack
+  if (!gp->preempt || gp->asyncpreempted) return;
+  if (mp->locks > 0 || mp->preemptoff > 0 || mp->p == nullptr) return;
+  if (gp->atomicstatus.load(std::memory_order_relaxed) != Grunning) return;
+  std::uintptr_t sp = ctx_sp(uc);
+  if (sp <= gp->stack.lo || sp > gp->stack.hi) return;
+  if (sp - gp->stack.lo < arch_async_frame_size()) return;  // cooperatively, at the next yield point (or overflow)
+  if (!async_safe_pc(ctx_pc(uc))) return;
+  gp->asyncpreempted = true;  // refuses a second signal until the trampoline is done
+  ctx_inject_async_preempt(uc);
+}
+
+void sigurg(int sig, siginfo_t* si, void* ctx) {
+  int saved_errno = errno;
+  M* mp = getm();
+  if (mp != nullptr) mp->signal_pending.store(0);
+  if (mp != nullptr && from_runtime(si)) try_async_preempt(mp, static_cast<ucontext_t*>(ctx));
+  else forward(sig, si, ctx);
+  errno = saved_errno;
+}
+
+}  // namespace
+
+void signal_init() {
+  self_pid = getpid();
+  arch_preempt_init();
+  struct sigaction sa{};
+  sa.sa_sigaction = sigurg;
+  // SA_RESTART: a blocking read(2) that the signal interrupts goes on
+  // instead of failing with EINTR. SA_ONSTACK: see preempt_minit.
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGURG, &sa, &previous) == 0) installed = true;
+}
+
+bool signal_installed() { return installed; }
+
+}  // namespace gort::rt

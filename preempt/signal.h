@@ -1,0 +1,30 @@
+// Inside preempt/: the SIGURG handler, the safe-point table, and the
+// architecture's access to a signal context.
+#pragma once
+
+#include <signal.h>
+#include <ucontext.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace gort::rt {
+
+// signal.cpp
+void signal_init();      // installs the SIGURG handler, chaining to the program's
+bool signal_installed();
+
+// safepoint.cpp: where in the program a G may be stopped by a signal.
+bool safepoints_ready();  // builds the table on first use; false if it cannot be had (said once on stderr)
+bool async_safe_pc(std::uintptr_t pc);  // async-signal-safe once ready
+
+// signal_x86_64.cpp
+void arch_preempt_init();  // CPUID: the size of the extended state the trampoline saves
+std::size_t arch_async_frame_size();  // stack the injected call needs below the interrupted sp
+std::uintptr_t ctx_pc(const ucontext_t* uc);
+std::uintptr_t ctx_sp(const ucontext_t* uc);
+// Makes the interrupted thread, on return from the handler, call
+// gort_async_preempt as if from the interrupted instruction.
+void ctx_inject_async_preempt(ucontext_t* uc);
+
+}  // namespace gort::rt

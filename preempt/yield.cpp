@@ -1,0 +1,140 @@
+// The slow path of a yield point (Go's morestack/newstack, for preemption
+// only: gort's stacks do not grow), the instrumentation hooks that make every
+// function entry a yield point, and what a preempted G does: yield, and come
+// back on the same thread.
+//
+// Both kinds of preemption end in preempt_yield. The G goes to the global
+// run queue (Go's gopreempt_m), so that every other runnable G on the
+// machine gets a turn before it. If nothing else is runnable there is no
+// switch at all: the G just starts a new time slice.
+//
+// Thread-local storage. A preempted G did not ask to stop: the compiler may
+// hold the address of a thread_local or of errno (__errno_location is
+// "const": its result is reused freely) in a register or stack slot across
+// the very instruction where it stopped. If the G went on on another thread
+// it would read and write the first thread's variables, while that thread
+// runs other Gs. So a preempted G is locked to its M (lock_os_thread's
+// machinery, lockosthread.cpp) until it runs again, and unlocked the moment
+// it does: it resumes on the thread it left, and that thread runs nothing
+// else meanwhile. A G that blocks or calls gort::gosched has called into
+// gort and may resume anywhere, as documented for thread_local. The price:
+// while other Gs are runnable, a preemption moves the P to another thread
+// and back (two thread hand-offs, as for any locked G).
+#include "gort/preempt.h"
+
+#include <libunwind.h>
+
+#include "preempt/preempt.h"
+#include "runtime2.h"
+#include "traceback.h"
+
+namespace gort::rt {
+
+namespace {
+
+// On g0 (mcall): the preempted G goes to the global run queue, locked to
+// this M unless it is locked to it already (lock_os_thread).
+G* gopreempt_m(G* gp) {
+  M* mp = getm();
+  casgstatus(gp, Grunning, Grunnable);
+  mp->curg = nullptr;
+  gp->m = nullptr;
+  if (gp->lockedm == nullptr) {
+    gp->lockedm = mp;
+    mp->lockedg = gp;
+    gp->preemptpinned = true;
+  }
+  sched.lock.lock();
+  globrunqput(gp);
+  sched.lock.unlock();
+  return nullptr;
+}
+
+// Could anything else run on this P now? (As gort::gosched's fast path.)
+bool others_runnable(P* pp) {
+  if (sched.gcwaiting.load(std::memory_order_relaxed) || sched.runqsize.load(std::memory_order_relaxed) != 0 ||
+      !runqempty(pp))
+    return true;
+  std::int64_t t = pp->timer0when.load(std::memory_order_relaxed);
+  return t != 0 && t <= nanotime();
+}
+
+void preempt_yield(G* gp) {
+  M* mp = gp->m;
+  gp->preempt = false;
+  gp->stackguard0.store(gp->stack.lo + kStackGuard, std::memory_order_relaxed);
+  P* pp = mp->p;
+  if (!others_runnable(pp)) {
+    pp->schedtick++;
+    pp->slicestart = nanotime();
+    return;
+  }
+  mcall(gopreempt_m);
+  // Running again, on mp: the one M allowed to run us.
+  if (gp->preemptpinned) {
+    gp->preemptpinned = false;
+    gp->lockedm = nullptr;
+    mp->lockedg = nullptr;
+  }
+}
+
+[[noreturn]] void stack_overflow(G* gp, std::uintptr_t sp) {
+  // Less than kStackGuard of stack is left: print from the system stack,
+  // walking the G's stack from a context captured here.
+  unw_context_t ctx;
+  unw_getcontext(&ctx);
+  struct Args {
+    G* gp;
+    std::uintptr_t sp;
+    unw_context_t* ctx;
+  } args{gp, sp, &ctx};
+  systemstack([](void* p) {
+    auto* a = static_cast<Args*>(p);
+    fatal_stack_overflow(a->gp, a->sp, a->ctx);
+  }, &args);
+  __builtin_unreachable();
+}
+
+}  // namespace
+
+}  // namespace gort::rt
+
+using namespace gort::rt;
+
+// A yield point found sp below stackguard0: a preemption request (the guard
+// is poisoned) or a stack about to overflow.
+extern "C" void gort_morestack() noexcept {
+  G* gp = getg();
+  M* mp = getm();
+  if (gp == nullptr || mp == nullptr || gp != mp->curg) return;
+  auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  // Not on the G's stack: a signal handler on an alternate stack, say.
+  if (sp < gp->stack.lo || sp >= gp->stack.hi) return;
+  if (sp < gp->stack.lo + kStackGuard) stack_overflow(gp, sp);
+  if (gp->stackguard0.load(std::memory_order_relaxed) != kStackPreempt) return;
+  if (mp->locks > 0 || mp->preemptoff > 0 || !gp->preempt ||
+      gp->atomicstatus.load(std::memory_order_relaxed) != Grunning) {
+    // Not now. The request stays in gp->preempt: releasem_rearm (or
+    // exitsyscall, for a G in a system call) poisons the guard again.
+    gp->stackguard0.store(gp->stack.lo + kStackGuard, std::memory_order_relaxed);
+    return;
+  }
+  preempt_yield(gp);
+}
+
+// Called by the trampoline (asyncpreempt_x86_64.S) with every register of
+// the interrupted code saved below.
+extern "C" __attribute__((visibility("hidden"))) void gort_async_preempt2() {
+  G* gp = getg();
+  preempt_yield(gp);
+  gp->asyncpreempted = false;
+}
+
+// -finstrument-functions (gort_enable_yield_points) calls these at every
+// function entry and exit of the instrumented code.
+extern "C" __attribute__((no_instrument_function)) void __cyg_profile_func_enter(void*, void*) {
+  GORT_YIELD_POINT();
+}
+extern "C" __attribute__((no_instrument_function)) void __cyg_profile_func_exit(void*, void*) {}
+// clang's -finstrument-function-entry-bare: entry only, no arguments.
+extern "C" __attribute__((no_instrument_function)) void __cyg_profile_func_enter_bare() { GORT_YIELD_POINT(); }
