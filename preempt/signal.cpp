@@ -71,6 +71,7 @@ void try_async_preempt(M* mp, ucontext_t* uc) {
   if (sp - gp->stack.lo < arch_async_frame_size()) return;  // cooperatively, at the next yield point (or overflow)
   if (!async_safe_pc(ctx_pc(uc))) return;
   gp->asyncpreempted = true;  // refuses a second signal until the trampoline is done
+  sched.npreemptasync.fetch_add(1, std::memory_order_relaxed);
   ctx_inject_async_preempt(uc);
 }
 

@@ -119,6 +119,7 @@ extern "C" void gort_morestack() noexcept {
     gp->stackguard0.store(gp->stack.lo + kStackGuard, std::memory_order_relaxed);
     return;
   }
+  sched.npreemptsync.fetch_add(1, std::memory_order_relaxed);
   preempt_yield(gp);
 }
 

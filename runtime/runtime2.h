@@ -280,6 +280,8 @@ struct Sched {
   std::int32_t ngfree;
 
   std::atomic<std::uint32_t> gcwaiting;  // stop the world in progress
+  std::atomic<std::uint64_t> npreemptsync;   // preemptions taken at a yield point
+  std::atomic<std::uint64_t> npreemptasync;  // preemptions by signal (the trampoline injected)
   Racy<std::int32_t> stopwait;
   Note stopnote;
 

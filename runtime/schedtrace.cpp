@@ -46,6 +46,9 @@ debug::SchedStats snapshot() {
   s.idlethreads = sched.nmidle;
   s.runqueue = sched.runqsize.load();
   s.goroutines = gcount();
+  s.preempted_at_yield_points = sched.npreemptsync.load(std::memory_order_relaxed);
+  s.preempted_by_signal = sched.npreemptasync.load(std::memory_order_relaxed);
+  for (int i = 0; i < kMaxProcs && allp[i] != nullptr; ++i) s.preempt_requests += allp[i]->preemptcount;
   for (int i = 0; i < s.gomaxprocs; ++i) {
     P* pp = allp[i];
     M* mp = pp->m;

@@ -30,6 +30,13 @@ struct SchedStats {
   int idlethreads;
   int runqueue;  // the global run queue
   int goroutines;
+  // Preemption since start-up: requests made (time slices, stop the
+  // world), and how they ended: yields at a yield point, and stops by
+  // signal. Requests can outnumber the two (a G that blocks first needs
+  // neither; a signal that lands at an unsafe point is retried).
+  std::uint64_t preempt_requests;
+  std::uint64_t preempted_at_yield_points;
+  std::uint64_t preempted_by_signal;
   std::vector<PStats> ps;
 };
 
