@@ -6,7 +6,7 @@ BUILD  := build/$(PRESET)
 .PHONY: demo test build deps bench clean
 
 demo: build
-	./$(BUILD)/examples/prodcons
+	./$(BUILD)/examples/tightloop --table
 
 test: build
 	ctest --preset $(PRESET)

@@ -2,6 +2,7 @@
 // → mstart) and its end when main returns.
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <exception>
 
@@ -37,6 +38,32 @@ void schedinit() {
 
 }  // namespace
 
+namespace {
+std::atomic<bool> m0_returned{false};  // gort::run is returning: the program is the caller's again
+
+// main returned on another M while m0 runs a goroutine: m0 must come back
+// to its scheduler to return from gort::run. Ask that goroutine to yield
+// (by signal, or at its next yield point; preemptoff does not stop this),
+// and again, every 100 µs. If m0 does not come back within kExitGraceNs (a
+// goroutine in a long system call, or a call-free loop with signals off),
+// end the process from here with main's status, as Go's runtime.main does
+// (without static destructors, which could run under goroutines still running).
+void wait_for_m0() {
+  constexpr std::int64_t kExitGraceNs = 100'000'000;
+  const std::int64_t deadline = nanotime() + kExitGraceNs;
+  std::atomic<std::uint32_t> never{0};
+  while (!m0_returned.load()) {
+    if (nanotime() > deadline) {
+      std::fflush(nullptr);
+      _exit(sched.exit_status);
+    }
+    P* pp = m0->p;
+    if (pp != nullptr && m0->curg != nullptr && pp->status.load() == Prunning) preemptone(pp);
+    futexsleep(&never, 0, 100'000);
+  }
+}
+}  // namespace
+
 // The main goroutine returned (on whatever M it ran): the program ends.
 // m0 returns from gort::run at its next trip through the scheduler; every
 // other M parks for good at its next one (and so runs no more goroutines
@@ -48,6 +75,7 @@ void main_exited() {
   sched.lock.unlock();
   if (m0_idle) m0->park.wakeup();
   poll_break();
+  if (getm() != m0) wait_for_m0();
 }
 
 }  // namespace gort::rt
@@ -70,6 +98,7 @@ int run_end(FnSlot* slot) {
   sched.mainstarted.store(true);
   newm(sysmon, nullptr);
   schedule_loop(m0);  // returns when main has returned
+  m0_returned.store(true);
   setg(nullptr);
   return sched.exit_status;
 }

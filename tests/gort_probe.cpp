@@ -19,7 +19,17 @@
 //   gort_probe locked-m0 [exit]  a goroutine locks m0 and parks for good (or, with
 //                            exit, ends: m0 is then wedged); main returns 7 from
 //                            another thread (m0 must wake up and return)
+//   gort_probe sigurg-chain [handler|siginfo]
+//                            installs a counting SIGURG handler (sa_handler, or
+//                            sa_sigaction with SA_SIGINFO) before gort::run, then
+//                            sends itself 5 SIGURGs with kill(2), one at a time,
+//                            while a spinner goroutine is preempted by the
+//                            runtime's own SIGURGs (run it with GOMAXPROCS=1,
+//                            GORTDEBUG=timeslice=1ms); prints "handler calls: N"
+//                            and "preempted by signal: M"; exit 1 if a signal
+//                            was not delivered in time
 #include <gort/gort.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -32,9 +42,14 @@
 
 namespace {
 
+// sigurg-chain: the program's own SIGURG handler, installed before gort::run.
+std::atomic<int> sigurg_calls{0};
+void count_sigurg(int) { sigurg_calls.fetch_add(1); }
+void count_sigurg_info(int, siginfo_t*, void*) { sigurg_calls.fetch_add(1); }
+
 int usage() {
   std::fprintf(stderr, "usage: gort_probe gomaxprocs|exit N|void|abandon N|resize-exit|sleepers-exit|deadlock|panic|go-before-run|"
-                       "gomaxprocs-before-run|run-twice|locked-m0\n");
+                       "gomaxprocs-before-run|run-twice|locked-m0|sigurg-chain\n");
   return 64;
 }
 
@@ -152,6 +167,66 @@ int main(int argc, char** argv) {
       }
       std::printf("m0 locked; main on another thread\n");
       return 7;
+    });
+  }
+  if (cmd == "sigurg-chain") {
+    struct sigaction sa {};
+    if (argc > 2 && std::string(argv[2]) == "siginfo") {
+      sa.sa_sigaction = count_sigurg_info;
+      sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    } else {
+      sa.sa_handler = count_sigurg;
+      sa.sa_flags = SA_RESTART;
+    }
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGURG, &sa, nullptr) != 0) {
+      std::perror("sigaction");
+      return 1;
+    }
+    return gort::run([] {
+      constexpr int kSignals = 5;
+      // Per signal: a cap, so that a lost signal fails instead of hanging.
+      // Each yield may give the spinner a whole time slice (1 ms).
+      constexpr long kMaxYields = 5'000;
+      std::atomic<bool> stop{false};
+      gort::WaitGroup wg;
+      wg.add(1);
+      gort::go([&] {
+        // No call, no yield point: only the runtime's SIGURG can stop it.
+        while (!stop.load(std::memory_order_relaxed)) {
+        }
+        wg.done();
+      });
+      // One P: main runs again only after the spinner was preempted, and
+      // the spinner has the P to itself for 20 ms (about 20 time slices).
+      gort::sleep_for(std::chrono::milliseconds(20));
+      int rc = 0;
+      long most_yields = 0;
+      for (int i = 1; i <= kSignals && rc == 0; ++i) {
+        // One at a time: a second SIGURG sent while the first is still
+        // pending would be merged with it.
+        kill(getpid(), SIGURG);
+        long y = 0;
+        while (sigurg_calls.load() < i && y < kMaxYields) {
+          gort::gosched();
+          ++y;
+        }
+        if (y > most_yields) most_yields = y;
+        if (sigurg_calls.load() < i) {
+          std::printf("signal %d was not delivered\n", i);
+          rc = 1;
+        }
+      }
+      // More time slices after the last external signal: a runtime SIGURG
+      // passed on to the program's handler would show in the count.
+      gort::sleep_for(std::chrono::milliseconds(20));
+      stop = true;
+      wg.wait();
+      std::printf("handler calls: %d\n", sigurg_calls.load());
+      std::printf("most yields waiting for one: %ld\n", most_yields);
+      std::printf("preempted by signal: %llu\n",
+                  static_cast<unsigned long long>(gort::debug::sched_stats().preempted_by_signal));
+      return rc;
     });
   }
   if (cmd == "go-before-run") {

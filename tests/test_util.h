@@ -14,6 +14,23 @@
 
 namespace gort_test {
 
+// TSan delivers signals late, at points of its own, with a context that is
+// not where the thread was: gort turns asynchronous preemption off under it,
+// and tests that need a call-free loop to be preempted are skipped.
+#if defined(__SANITIZE_THREAD__)
+inline constexpr bool kNoAsyncPreemption = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+inline constexpr bool kNoAsyncPreemption = true;
+#else
+inline constexpr bool kNoAsyncPreemption = false;
+#endif
+#else
+inline constexpr bool kNoAsyncPreemption = false;
+#endif
+#define GORT_SKIP_WITHOUT_ASYNC_PREEMPTION() \
+  if (gort_test::kNoAsyncPreemption) GTEST_SKIP() << "no asynchronous preemption under TSan"
+
 // Sets GOMAXPROCS for one test and restores the previous value after it, so
 // that a test can rely on one P (deterministic cooperative scheduling) or on
 // several, whatever GOMAXPROCS the suite was started with.
