@@ -51,9 +51,11 @@ struct Range {
   bool operator<(const Range& o) const { return lo < o.lo; }
 };
 
-// Filled once (state 1 → 2), then read-only.
-std::vector<Range> program_text;
-std::vector<Range> runtime_text;
+// Filled once (state 1 → 2), then read-only. Never destroyed: signal
+// handlers and sysmon may use them while the process exits and runs static
+// destructors.
+std::vector<Range>& program_text = *new std::vector<Range>;
+std::vector<Range>& runtime_text = *new std::vector<Range>;
 std::atomic<int> state{0};  // 0 not built, 1 being built, 2 ready, 3 unavailable
 
 bool in(const std::vector<Range>& v, std::uintptr_t pc) {
@@ -73,12 +75,12 @@ int first_object(dl_phdr_info* info, std::size_t, void*) {
 
 // "<root>/runtime/" and "<root>/preempt/": this file is <root>/preempt/safepoint.cpp.
 bool runtime_source(const std::string& path) {
-  static const std::string root = [] {
+  static const std::string& root = *new std::string([] {  // never destroyed: see above
     std::string f = __FILE__;
     f.erase(f.rfind('/'));
     f.erase(f.rfind('/') + 1);
     return f;
-  }();
+  }());
   if (path.compare(0, root.size(), root) != 0) return false;
   std::string rest = path.substr(root.size());
   return rest.rfind("runtime/", 0) == 0 || rest.rfind("preempt/", 0) == 0;

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <dwarf.h>
@@ -203,7 +204,7 @@ bool runtime_frame(const Frame& f) {
                                          "run<", "go<", "gort::run<", "gort::go<"};
   for (const char* p : prefixes)
     if (f.func.rfind(p, 0) == 0) return true;
-  static const std::string wrappers = "include/gort/runtime.h";
+  constexpr std::string_view wrappers = "include/gort/runtime.h";
   return f.decl.size() >= wrappers.size() && f.decl.compare(f.decl.size() - wrappers.size(), wrappers.size(), wrappers) == 0;
 }
 
