@@ -144,6 +144,12 @@ void stop_the_world_internal(WaitReason reason) {
   // looked, or a signal found it at an unsafe point (in libc, say). Ask
   // again every 100 µs, as Go does.
   if (wait) {
+    // Spin a little first: the Ps usually stop within microseconds (a
+    // signal and a switch away), sooner than a thread sleeping on a futex
+    // can be woken on a VM. Then sleep, asking again every 100 µs.
+    constexpr std::int64_t kStopSpinNs = 50'000;
+    for (std::int64_t until = nanotime() + kStopSpinNs; !sched.stopnote.is_set() && nanotime() < until;)
+      procyield(10);
     for (;;) {
       if (sched.stopnote.tsleep(100000)) {
         sched.stopnote.clear();

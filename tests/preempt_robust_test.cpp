@@ -52,6 +52,13 @@ struct Rng {
 
 // ---------------------------------------------------------------------------
 // 1. Signals that land in libc.
+//
+// The handler must not stop a G inside malloc, memcpy or stdio: the G would
+// stay stopped holding the arena's or the FILE's lock, and the next G on the
+// P (one P: on the same or another thread) would block in the same lock for
+// good. The workers spend much of their time in libc, so many signals land
+// there; the ones that count are those that land between the calls. (The
+// workers hold no lock in their own code: that is another matter.)
 
 // Whether some thread holds f's lock, read without taking it: glibc's
 // _IO_lock_t starts with the lock word (0: free). Not ftrylockfile: a
@@ -65,12 +72,7 @@ bool file_locked(std::FILE* f) {
   return false;
 #endif
 }
-//
-// The handler must not stop a G inside malloc, memcpy or stdio: the G would
-// stay stopped holding the arena's or the FILE's lock, and the next G on the
-// P (one P: on the same or another thread) would block in the same lock for
-// good. The workers spend most of their time in libc, so most signals land
-// there; the ones that count are those that land between the calls.
+
 TEST(PreemptRobust, SignalsThatLandInLibcDoNotDeadlock) {
   GORT_SKIP_WITHOUT_ASYNC_PREEMPTION();
   gort_test::ScopedGomaxprocs one(1);
@@ -427,14 +429,14 @@ TEST(PreemptRobust, ExceptionsInAPreemptedLoopAreCaughtWhereTheyWereThrown) {
     EXPECT_EQ(me.wrong_message, 0) << "caught another's exception, e.g. " << me.first_wrong;
     EXPECT_EQ(me.wrong_rethrow, 0) << "throw; rethrew another exception";
     EXPECT_EQ(me.uncaught_inside, 0) << "std::uncaught_exceptions() != 0 inside a handler";
-    // The arithmetic, redone without exceptions: the registers the signals
-    // interrupted came back intact.
+    // The arithmetic, redone without exceptions: the registers and flags
+    // the signals interrupted came back intact.
     std::uint64_t acc = static_cast<std::uint64_t>(w) + 1;
     for (long i = 0; i < me.iters; ++i) {
       acc = mix(acc, i);
       if ((i + 1) % kEvery == 0) acc = mix(mix(acc, -i), i);
     }
-    EXPECT_EQ(me.acc, acc);
+    EXPECT_EQ(me.acc, acc) << "the computation went wrong: a register or flag was not restored";
   }
   EXPECT_EQ(std::uncaught_exceptions(), 0);
 }
