@@ -12,8 +12,10 @@
 #   BENCH_SKYNET_REPETITIONS=3  runs of skynet (1-3 s each), gort's and Go's
 #   BENCH_KEEP=DIR          keep the raw JSON / Go output in DIR
 #   BENCH_TIMEOUT=300       seconds before a hung benchmark binary is killed
+#   BENCH_PREEMPT=0         skip the preemption table (compare_preempt.sh)
 #
-# Takes about two and a half minutes on 2 cores with the defaults.
+# Takes about two and a half minutes on 2 cores with the defaults, then about
+# a minute more for the preemption table.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -130,4 +132,12 @@ echo >&2
 echo "machine: $ncpu CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1); $(go version | cut -d' ' -f3); build: $build_type" >&2
 python3 "$here/compare_report.py" "$out" "$procs_list"
 if ((!have_gort)); then status=1; fi
+
+# --- preemption --------------------------------------------------------------
+# Latency distributions, one process per GORTDEBUG setting: its own script
+# and table (it reads BENCH_KEEP and BENCH_TIMEOUT too).
+if [[ ${BENCH_PREEMPT:-1} != 0 ]]; then
+  echo >&2
+  "$here/compare_preempt.sh" "$build" || status=1
+fi
 exit "$status"
