@@ -15,7 +15,7 @@
 #   BENCH_PREEMPT=0         skip the preemption table (compare_preempt.sh)
 #
 # Takes about two and a half minutes on 2 cores with the defaults, then about
-# a minute more for the preemption table.
+# half a minute more for the preemption table.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
