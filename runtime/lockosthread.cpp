@@ -39,6 +39,31 @@ void incidlelocked(std::int32_t v) {
   sched.lock.unlock();
 }
 
+// pp was just released by an M whose locked G stopped. If the G that should
+// run next (pp's queue is empty: the head of the global queue) is itself
+// locked to an M waiting here in stoplockedm, pp goes straight to that M.
+// This is the common case after preemption, which locks each preempted G to
+// its thread (preempt/yield.cpp): Gs taking turns on a P each wait on their
+// own M. The general path would wake a third M only for it to find the G
+// and hand pp on (startlockedm): two thread wake-ups per switch, not one.
+bool handoff_to_locked(P* pp) {
+  if (!runqempty(pp)) return false;
+  sched.lock.lock();
+  G* gp = sched.runqhead;
+  M* lm = gp ? static_cast<M*>(gp->lockedm) : nullptr;
+  if (sched.gcwaiting.load() || sched.exiting.load() || lm == nullptr || !lm->blocked || lm->lockedg != gp ||
+      lm->nextp != nullptr) {
+    sched.lock.unlock();
+    return false;
+  }
+  globrunqget(pp, 1);  // gp
+  sched.nmidlelocked--;  // lm is about to run (startlockedm's incidlelocked(-1))
+  sched.lock.unlock();
+  lm->nextp = pp;
+  lm->park.wakeup();
+  return true;
+}
+
 // Stops mp, whose locked G is not running, until the G is runnable again
 // and handed to it by startlockedm. Returns with a P (or without one when
 // the program is exiting).
@@ -47,7 +72,8 @@ void stoplockedm(M* mp) {
   if (lg == nullptr || lg->lockedm != mp) fatal("stoplockedm: inconsistent locking");
   if (mp->p) {
     // Schedule another M to run this P.
-    handoffp(releasep());
+    P* pp = releasep();
+    if (!handoff_to_locked(pp)) handoffp(pp);
   }
   sched.lock.lock();
   // main_exited wakes m0 only if it sees it blocked; it sets exiting before

@@ -275,7 +275,11 @@ void execute(M* mp, G* gp, bool inherit_time) {
     // A new time slice; sysmon preempts the P at slicestart + timeslice. (A
     // G readied by the one before, in runnext, inherits the rest of its.)
     mp->p->schedtick++;
-    mp->p->slicestart = nanotime();
+    std::int64_t now = nanotime();
+    mp->p->slicestart = now;
+    // sysmon may be sleeping past this slice's end (nothing was running, or
+    // nothing needed it sooner): one load, and rarely a wake-up.
+    if (!debug.preemptoff) sysmon_wake(now + debug.timeslice_ns);
   }
 }
 

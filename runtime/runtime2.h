@@ -207,7 +207,8 @@ struct SysmonTick {
   std::uint32_t schedtick;
   std::int64_t schedwhen;
   std::int64_t preemptslice;  // the slice (slicestart) sysmon last asked to end
-  std::int64_t preemptwhen;   // when it last asked
+  std::int64_t preemptwhen;   // when to look at that slice again
+  std::int64_t preemptfirst;  // when it first asked
   std::uint32_t syscalltick;
   std::int64_t syscallwhen;
 };

@@ -195,26 +195,40 @@ std::uint32_t retake(std::int64_t now, SyscallDue* due, bool* syscalls, bool* ha
   return n;
 }
 
+// Is there work that the G running on pp keeps waiting? Its P's queue, the
+// global queue, a due timer of its P, or a stop of the world.
+bool wanted_elsewhere(P* pp, std::int64_t now) {
+  if (!runqempty(pp) || sched.runqsize.load(std::memory_order_relaxed) != 0 || sched.gcwaiting.load()) return true;
+  std::int64_t t = pp->timer0when.load(std::memory_order_relaxed);
+  return t != 0 && t <= now;
+}
+
 // Time slices (the other half of Go's retake): the G on a running P whose
 // slice began timeslice ago is asked to yield (preemptone: the yield-point
 // poison and SIGURG). Go notices a slice only once sysmon has seen the same
 // schedtick in two rounds, up to 10 ms apart when the program is busy, so
 // its 10 ms slice lasts 10-20 ms. gort stamps the slice's start on the P
 // (execute) and sysmon sleeps until the earliest end: a slice is the slice.
+// Unlike Go, a G that nothing else is waiting for is left alone: a signal
+// per slice would be pure loss for it.
 //
 // A request can fail: the signal may land in libc or in the runtime, or
 // async preemption may be off and the loop have no yield point. It is
-// repeated 50 µs later, and then at intervals that grow with how overdue the
-// G is (up to a slice): a G stuck at unsafe points costs a few signals, not
-// a signal storm. Returns when sysmon must look again: a slice from now at
-// the latest, since a P that starts running after this look (sysmon is not
-// woken for that unless it sleeps deeply) must not run past its slice
-// unseen. (With the default 10 ms slice that is sysmon's longest sleep anyway.)
+// repeated 50 µs later, and then at intervals that double (up to a slice): a G stuck at unsafe points costs a few signals, not
+// a signal storm.
+//
+// sysmon wakes only for these deadlines: a slice that starts while it
+// sleeps past the slice's end wakes it (execute → sysmon_wake), and a G left
+// alone is looked at again after max(slice, 1 ms) or when its P's next timer
+// is due. (A wake-up of sysmon takes a CPU from a running G: on a 2-CPU VM,
+// waking every 100 µs cost the spinners a third of their time.) Returns when
+// sysmon must look again, LLONG_MAX if no slice is running.
 std::int64_t preempt_slices(std::int64_t now) {
   if (debug.preemptoff) return LLONG_MAX;
   constexpr std::int64_t kRetryNs = 50'000;
+  constexpr std::int64_t kIdleRecheckNs = 1'000'000;
   const std::int64_t slice = debug.timeslice_ns;
-  std::int64_t next = now + slice;
+  std::int64_t next = LLONG_MAX;
   std::int32_t procs = gomaxprocs.load();
   for (std::int32_t i = 0; i < procs; ++i) {
     P* pp = allp[i];
@@ -224,9 +238,20 @@ std::int64_t preempt_slices(std::int64_t now) {
     SysmonTick& pd = pp->sysmontick;
     std::int64_t start = pp->slicestart;
     std::int64_t due = pd.preemptslice == start ? pd.preemptwhen : start + slice;
-    if (now >= due) {
+    if (now >= due && !wanted_elsewhere(pp, now)) {
+      // Nothing else could run here: a preemption would only start a new
+      // slice for the same G, at the price of a signal. Look again later,
+      // or when a timer of this P is due.
+      pd.preemptslice = start;
+      pd.preemptfirst = 0;
+      pd.preemptwhen = now + std::max(slice, kIdleRecheckNs);
+      std::int64_t t = pp->timer0when.load(std::memory_order_relaxed);
+      if (t > now && t < pd.preemptwhen) pd.preemptwhen = t;
+      due = pd.preemptwhen;
+    } else if (now >= due) {
       preemptone(pp);
-      std::int64_t retry = std::clamp(now - (start + slice), kRetryNs, slice);
+      if (pd.preemptslice != start || pd.preemptfirst == 0) pd.preemptfirst = now;
+      std::int64_t retry = std::clamp(now - pd.preemptfirst, kRetryNs, slice);
       pd.preemptslice = start;
       pd.preemptwhen = now + retry;
       due = pd.preemptwhen;
