@@ -76,7 +76,7 @@ void preempt_mexit(M* mp) {
 void preemptone(P* pp) {
   M* mp = pp->m;
   if (mp == nullptr) return;
-  G* gp = mp->curg;
+  G* gp = mp->curg.load_acquire();
   if (gp == nullptr || gp == mp->g0) return;
   gp->preempt = true;
   gp->stackguard0.store(kStackPreempt, std::memory_order_relaxed);

@@ -265,7 +265,7 @@ void resetspinning(M* mp) {
 }
 
 void execute(M* mp, G* gp, bool inherit_time) {
-  mp->curg = gp;
+  mp->curg.store_release(gp);  // preemptone (sysmon) follows it
   gp->m = mp;
   casgstatus(gp, Grunnable, Grunning);
   gp->waitsince = 0;

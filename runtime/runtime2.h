@@ -100,6 +100,11 @@ class Racy {
   }
   T operator--() { return *this = static_cast<T>(T(*this) - 1), T(*this); }
   T load() const { return *this; }
+  // For a pointer a monitor follows (m->curg: sysmon writes to the G): the
+  // release store and acquire load order the G's earlier initialisation
+  // before the monitor's access (free on x86; TSan sees the edge).
+  void store_release(T v) { v_.store(v, std::memory_order_release); }
+  T load_acquire() const { return v_.load(std::memory_order_acquire); }
   T operator->() const requires std::is_pointer_v<T> { return *this; }
 
  private:
