@@ -277,6 +277,15 @@ void startm(P* pp, bool spinning) {
 }
 
 // Hands off P from a syscall or locked M. Always runs without a P.
+// sched.lock held. If the world is stopping, pp stops (and the stopper is
+// woken when it was the last): true.
+bool gcstopp_locked(P* pp) {
+  if (!sched.gcwaiting.load()) return false;
+  pp->status.store(Pgcstop);
+  if (--sched.stopwait == 0) sched.stopnote.wakeup();
+  return true;
+}
+
 void handoffp(P* pp) {
   // The world is stopping: stop the P, even with work (start_the_world
   // starts Ms for Ps with work). A preempted G's M hands its P off here;
@@ -284,13 +293,9 @@ void handoffp(P* pp) {
   // wait for a thread to wake.
   if (sched.gcwaiting.load()) {
     sched.lock.lock();
-    if (sched.gcwaiting.load()) {
-      pp->status.store(Pgcstop);
-      if (--sched.stopwait == 0) sched.stopnote.wakeup();
-      sched.lock.unlock();
-      return;
-    }
+    bool stopped = gcstopp_locked(pp);
     sched.lock.unlock();
+    if (stopped) return;
   }
   // if it has local work, start it straight away
   if (!runqempty(pp) || sched.runqsize.load() != 0) {
@@ -305,9 +310,7 @@ void handoffp(P* pp) {
     return;
   }
   sched.lock.lock();
-  if (sched.gcwaiting.load()) {
-    pp->status.store(Pgcstop);
-    if (--sched.stopwait == 0) sched.stopnote.wakeup();
+  if (gcstopp_locked(pp)) {
     sched.lock.unlock();
     return;
   }

@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <string>
 
+#include "test_util.h"
+
 namespace gort_test {
 
 // How many goroutines are parked (status 4, Gwaiting) with wait reason
@@ -42,17 +44,7 @@ inline void arm_child_watchdog(unsigned seconds = 60) { alarm(seconds); }
 // background thread), and the runtime does not report a deadlock while such
 // a thread exists (it might still wake a goroutine): a deadlock death test
 // would hang. Those tests skip themselves under TSan.
-#if defined(__SANITIZE_THREAD__)
-inline constexpr bool kUnderTsan = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-inline constexpr bool kUnderTsan = true;
-#else
-inline constexpr bool kUnderTsan = false;
-#endif
-#else
-inline constexpr bool kUnderTsan = false;
-#endif
+inline constexpr bool kUnderTsan = kNoAsyncPreemption;  // test_util.h: true exactly under TSan
 #define GORT_SKIP_DEADLOCK_TEST_UNDER_TSAN() \
   if (gort_test::kUnderTsan) GTEST_SKIP() << "TSan's background thread keeps the runtime from reporting deadlocks"
 

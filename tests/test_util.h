@@ -16,7 +16,8 @@ namespace gort_test {
 
 // TSan delivers signals late, at points of its own, with a context that is
 // not where the thread was: gort turns asynchronous preemption off under it,
-// and tests that need a call-free loop to be preempted are skipped.
+// and tests that need a call-free loop to be preempted are skipped. (True
+// exactly under TSan.)
 #if defined(__SANITIZE_THREAD__)
 inline constexpr bool kNoAsyncPreemption = true;
 #elif defined(__has_feature)
