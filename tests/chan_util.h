@@ -40,14 +40,6 @@ inline void wait_parked(const char* reason, int n) {
 // with status 3; without it, the signal kills the child), failing the test.
 inline void arm_child_watchdog(unsigned seconds = 60) { alarm(seconds); }
 
-// Under ThreadSanitizer the process has a thread gort did not make (TSan's
-// background thread), and the runtime does not report a deadlock while such
-// a thread exists (it might still wake a goroutine): a deadlock death test
-// would hang. Those tests skip themselves under TSan.
-inline constexpr bool kUnderTsan = kNoAsyncPreemption;  // test_util.h: true exactly under TSan
-#define GORT_SKIP_DEADLOCK_TEST_UNDER_TSAN() \
-  if (gort_test::kUnderTsan) GTEST_SKIP() << "TSan's background thread keeps the runtime from reporting deadlocks"
-
 // A value type that counts how many of it exist and how many that still
 // held a value (not moved from) were destroyed.
 struct Tracked {

@@ -34,6 +34,7 @@ constexpr const char* kDeadlock = "fatal error: all goroutines are asleep - dead
 struct NotAnException {};
 
 TEST(FatalDeathTest, DeadlockInWaitGroupWait) {
+  GORT_SKIP_DEADLOCK_TEST_UNDER_TSAN();
   EXPECT_EXIT(
       {
         gort::WaitGroup wg;
@@ -44,6 +45,7 @@ TEST(FatalDeathTest, DeadlockInWaitGroupWait) {
 }
 
 TEST(FatalDeathTest, DeadlockLockingAMutexTwice) {
+  GORT_SKIP_DEADLOCK_TEST_UNDER_TSAN();
   EXPECT_EXIT(
       {
         gort::Mutex mu;
@@ -54,6 +56,7 @@ TEST(FatalDeathTest, DeadlockLockingAMutexTwice) {
 }
 
 TEST(FatalDeathTest, DeadlockDumpListsEveryParkedGoroutine) {
+  GORT_SKIP_DEADLOCK_TEST_UNDER_TSAN();
   // main waits for a goroutine that waits for a Mutex main holds.
   EXPECT_EXIT(
       {
@@ -72,6 +75,7 @@ TEST(FatalDeathTest, DeadlockDumpListsEveryParkedGoroutine) {
 }
 
 TEST(FatalDeathTest, DeadlockIsReportedOnceTheLastTimerHasFired) {
+  GORT_SKIP_DEADLOCK_TEST_UNDER_TSAN();
   // While a goroutine sleeps nothing is dead; when it wakes and blocks for
   // good, everything is.
   EXPECT_EXIT(
@@ -185,6 +189,7 @@ TEST(FatalDeathTest, BlockingMutexLockOffAGoroutine) {
 std::string probe() { return GORT_PROBE; }
 
 TEST(FatalProbe, DeadlockedProgram) {
+  GORT_SKIP_DEADLOCK_TEST_UNDER_TSAN();
   auto r = gort_test::run_child({probe(), "deadlock"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find(kDeadlock), std::string::npos) << r.err;

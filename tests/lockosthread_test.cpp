@@ -296,6 +296,7 @@ TEST(LockOSThreadExit, ALockedGoroutineThatEndsTakesItsThreadWithIt) {
 constexpr const char* kDeadlock = "fatal error: all goroutines are asleep - deadlock!";
 
 TEST(LockOSThreadDeathTest, ALockedGoroutineWaitingForNothingIsADeadlock) {
+  GORT_SKIP_DEADLOCK_TEST_UNDER_TSAN();
   // The locked M sleeps in stoplockedm: counted in sched.nmidlelocked, not as
   // running, or checkdead could never report this.
   EXPECT_EXIT(

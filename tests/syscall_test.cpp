@@ -344,6 +344,7 @@ TEST(SyscallDeathTest, AGoroutineInALongCallIsNotADeadlock) {
 }
 
 TEST(SyscallDeathTest, ADeadlockAfterACallIsStillReported) {
+  GORT_SKIP_DEADLOCK_TEST_UNDER_TSAN();
   // The call's M and P are accounted for again once it returns.
   EXPECT_EXIT(
       {

@@ -32,6 +32,14 @@ inline constexpr bool kNoAsyncPreemption = false;
 #define GORT_SKIP_WITHOUT_ASYNC_PREEMPTION() \
   if (gort_test::kNoAsyncPreemption) GTEST_SKIP() << "no asynchronous preemption under TSan"
 
+// Under ThreadSanitizer the process has a thread gort did not make (TSan's
+// background thread), and the runtime does not report a deadlock while such
+// a thread exists (it might still wake a goroutine): a deadlock death test
+// would hang. Those tests skip themselves under TSan.
+inline constexpr bool kUnderTsan = kNoAsyncPreemption;
+#define GORT_SKIP_DEADLOCK_TEST_UNDER_TSAN() \
+  if (gort_test::kUnderTsan) GTEST_SKIP() << "TSan's background thread keeps the runtime from reporting deadlocks"
+
 // Sets GOMAXPROCS for one test and restores the previous value after it, so
 // that a test can rely on one P (deterministic cooperative scheduling) or on
 // several, whatever GOMAXPROCS the suite was started with.
