@@ -298,7 +298,9 @@ void schedule_loop(M* mp) {
   G* next = nullptr;
   bool inherit = false;
   for (;;) {
-    if (sched.exiting.load(std::memory_order_relaxed)) {
+    // acquire: main's last writes (its exit status, whatever the program
+    // reads after gort::run) happen before m0 returns (main_exited's store).
+    if (sched.exiting.load(std::memory_order_acquire)) {
       if (mp == m0) return;
       park_forever();
     }
