@@ -96,7 +96,10 @@ TEST(Million, OneMillionParkedGoroutines) {
   RecordProperty("bytes_per_parked_goroutine", std::to_string(static_cast<long>(per_g)));
   RecordProperty("spawn_and_park_seconds", std::to_string(spawn_s));
   RecordProperty("total_seconds", std::to_string(total_s));
-  EXPECT_LT(per_g, 64 * 1024) << "more than 64 KiB per parked goroutine";
+  // (TSan's shadow memory costs far more than the goroutines themselves.)
+  if (!gort_test::kNoAsyncPreemption) {
+    EXPECT_LT(per_g, 64 * 1024) << "more than 64 KiB per parked goroutine";
+  }
 }
 
 }  // namespace
