@@ -46,6 +46,7 @@ void incidlelocked(std::int32_t v) {
 // its thread (preempt/yield.cpp): Gs taking turns on a P each wait on their
 // own M. The general path would wake a third M only for it to find the G
 // and hand pp on (startlockedm): two thread wake-ups per switch, not one.
+namespace {
 bool handoff_to_locked(P* pp) {
   if (!runqempty(pp)) return false;
   sched.lock.lock();
@@ -63,6 +64,7 @@ bool handoff_to_locked(P* pp) {
   lm->park.wakeup();
   return true;
 }
+}  // namespace
 
 // Stops mp, whose locked G is not running, until the G is runnable again
 // and handed to it by startlockedm. Returns with a P (or without one when

@@ -276,7 +276,7 @@ void startm(P* pp, bool spinning) {
   releasem();
 }
 
-// Hands off P from a syscall or locked M. Always runs without a P.
+namespace {
 // sched.lock held. If the world is stopping, pp stops (and the stopper is
 // woken when it was the last): true.
 bool gcstopp_locked(P* pp) {
@@ -285,7 +285,9 @@ bool gcstopp_locked(P* pp) {
   if (--sched.stopwait == 0) sched.stopnote.wakeup();
   return true;
 }
+}  // namespace
 
+// Hands off P from a syscall or locked M. Always runs without a P.
 void handoffp(P* pp) {
   // The world is stopping: stop the P, even with work (start_the_world
   // starts Ms for Ps with work). A preempted G's M hands its P off here;
