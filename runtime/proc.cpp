@@ -278,8 +278,11 @@ void execute(M* mp, G* gp, bool inherit_time) {
     std::int64_t now = nanotime();
     mp->p->slicestart = now;
     // sysmon may be sleeping past this slice's end (nothing was running, or
-    // nothing needed it sooner): one load, and rarely a wake-up.
-    if (!debug.preemptoff) sysmon_wake(now + debug.timeslice_ns);
+    // nothing needed it sooner): one load, and rarely a wake-up. Only for
+    // slices shorter than sysmon's longest sleep (10 ms), and so never with
+    // the default slice: sysmonwhen is written by sysmon, and reading it
+    // here costs a cache miss per switch.
+    if (debug.timeslice_ns < kSysmonMaxSleepNs && !debug.preemptoff) sysmon_wake(now + debug.timeslice_ns);
   }
 }
 

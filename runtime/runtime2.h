@@ -438,6 +438,7 @@ void poll_break();
 // A P in a system call is handed to another M once the call has lasted this
 // long and there is work for the P (Go: one to two sysmon ticks, 20 µs-10 ms).
 inline constexpr std::int64_t kSyscallHandoffNs = 20'000;
+inline constexpr std::int64_t kSysmonMaxSleepNs = 10'000'000;  // sysmon's longest sleep between rounds (while not idle)
 void sysmon();
 void wake_sysmon();
 void sysmon_wake(std::int64_t deadline);  // sysmon must look again by deadline (lock-free)

@@ -349,7 +349,7 @@ void sysmon() {
   for (;;) {
     if (sm.idle == 0) sm.delay = 20;       // start with 20us sleep...
     else if (sm.idle > 50) sm.delay *= 2;  // ...then start doubling the sleep
-    if (sm.delay > 10 * 1000) sm.delay = 10 * 1000;
+    if (sm.delay > kSysmonMaxSleepNs / 1000) sm.delay = kSysmonMaxSleepNs / 1000;
     sysmon_sleep(std::min(nanotime() + sm.delay * 1000, sm.preemptnext), sm.due);
     if (sched.exiting.load()) {
       std::atomic<std::uint32_t> never{0};
