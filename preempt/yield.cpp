@@ -24,6 +24,8 @@
 
 #include <libunwind.h>
 
+#include <cerrno>
+
 #include "preempt/preempt.h"
 #include "runtime2.h"
 #include "traceback.h"
@@ -59,7 +61,7 @@ bool others_runnable(P* pp) {
   return t != 0 && t <= nanotime();
 }
 
-void preempt_yield(G* gp) {
+void preempt_switch(G* gp) {
   M* mp = gp->m;
   gp->preempt = false;
   gp->stackguard0.store(gp->stack.lo + kStackGuard, std::memory_order_relaxed);
@@ -76,6 +78,16 @@ void preempt_yield(G* gp) {
     gp->lockedm = nullptr;
     mp->lockedg = nullptr;
   }
+}
+
+// errno is the thread's, and the preempted code may be anywhere between
+// setting it and reading it; the scheduler code that runs on this thread
+// meanwhile (futex waits, timers) sets it too. A preempted G resumes on
+// this same thread (pinned), so saving and restoring it here is exact.
+void preempt_yield(G* gp) {
+  const int saved_errno = errno;
+  preempt_switch(gp);
+  errno = saved_errno;
 }
 
 [[noreturn]] void stack_overflow(G* gp, std::uintptr_t sp) {
