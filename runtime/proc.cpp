@@ -293,6 +293,25 @@ void execute(M* mp, G* gp, bool inherit_time) {
   for (;;) futexsleep(&never, 0, -1);
 }
 
+// mp's locked G is one it just preempted (preempt/yield.cpp: pinned to mp
+// until it runs again). Often it was preempted for timers that had come
+// due: run them, and if nothing else is runnable then, and the G is next
+// in the global queue, take it back here. Otherwise the M would hand its P
+// to another M (one more thread, and a wake-up) only for that M to find the
+// G and hand the P back.
+G* take_back_preempted(M* mp) {
+  G* lg = mp->lockedg;
+  P* pp = mp->p;
+  if (!lg->preemptpinned || pp == nullptr) return nullptr;
+  checktimers(pp, 0);
+  if (!runqempty(pp) || sched.gcwaiting.load()) return nullptr;
+  sched.lock.lock();
+  G* gp = nullptr;
+  if (sched.runqhead == lg && !sched.gcwaiting.load()) gp = globrunqget(pp, 1);
+  sched.lock.unlock();
+  return gp;
+}
+
 }  // namespace
 
 // The scheduler loop of an M, on its g0. Returns only on m0 when main has
@@ -313,6 +332,7 @@ void schedule_loop(M* mp) {
       if (mp != m0) return;
       continue;  // m0 cannot end; mexit returned because the program is exiting
     }
+    if (next == nullptr && mp->lockedg && (next = take_back_preempted(mp)) != nullptr) inherit = false;
     if (next == nullptr && mp->lockedg) {
       // This M runs only its locked G, which has stopped running (parked,
       // yielded, or lost the P in a syscall): give the P away and sleep
