@@ -285,6 +285,13 @@ std::int32_t threads_freed() {
   return n;
 }
 
+// A new timer wakes an M to wait for timers when none is waiting (Go's
+// wakeNetPoller). An M that has just stopped looking for work and is on its
+// way to wait is not waiting yet, so under CPU load one more M may be
+// started for that window (and exits later when idle). What these tests
+// rule out is a thread per timer: at most one more thread.
+constexpr int kPollerWindowThreads = 1;
+
 TEST(After, UnusedAftersUseNoThreads) {
   constexpr int kAfters = 100000;
   // Warm up: the first timers may wake an idle M to wait for them.
@@ -298,7 +305,7 @@ TEST(After, UnusedAftersUseNoThreads) {
     after = thread_count();
     if (threads_freed() == freed) break;
   }
-  EXPECT_EQ(after, before);
+  EXPECT_LE(after, before + kPollerWindowThreads);
 }
 
 TEST(After, FiredAftersNobodyReceivesFromUseNoThreads) {
@@ -315,7 +322,7 @@ TEST(After, FiredAftersNobodyReceivesFromUseNoThreads) {
     after = thread_count();
     if (threads_freed() == freed) break;
   }
-  EXPECT_EQ(after, before);
+  EXPECT_LE(after, before + kPollerWindowThreads);
 }
 
 // Runs in a child process (see PendingTimersDoNotBlockExit): leaves 100,000
