@@ -25,14 +25,6 @@ namespace gort::rt {
 namespace {
 // The G that stopped the world, or nullptr. Written by that G only.
 std::atomic<G*> stopper{nullptr};
-
-G* calling_g(const char* what) {
-  M* mp = getm();
-  G* gp = mp ? static_cast<G*>(mp->curg) : nullptr;
-  if (gp == nullptr || getg() != gp) fatal("%s called off a goroutine", what);
-  if (readgstatus(gp) == Gsyscall) fatal("%s called inside gort::syscall", what);
-  return gp;
-}
 }  // namespace
 }  // namespace gort::rt
 
@@ -41,7 +33,7 @@ namespace gort {
 using namespace gort::rt;
 
 void stop_the_world(const char* /*reason*/) {
-  G* gp = calling_g("gort::stop_the_world");
+  G* gp = current_user_g("gort::stop_the_world");
   if (stopper.load() == gp) fatal("gort::stop_the_world: the world is already stopped by this goroutine");
   worldsema().lock();
   stop_the_world_internal(WaitReason::StopTheWorld);
@@ -49,7 +41,7 @@ void stop_the_world(const char* /*reason*/) {
 }
 
 void start_the_world() {
-  G* gp = calling_g("gort::start_the_world");
+  G* gp = current_user_g("gort::start_the_world");
   if (stopper.load() != gp) fatal("gort::start_the_world: the world was not stopped by this goroutine");
   stopper.store(nullptr);
   start_the_world_internal();
@@ -60,7 +52,7 @@ void start_the_world() {
 namespace detail {
 
 void for_each_g(void (*fn)(void* ctx, const GInfo& g), void* ctx) {
-  G* self = calling_g("gort::for_each_g");
+  G* self = current_user_g("gort::for_each_g");
   if (stopper.load() != self) fatal("gort::for_each_g: the world must be stopped (gort::stop_the_world) by the caller");
   std::size_t n = allgs.len.load(std::memory_order_acquire);
   G** gs = allgs.ptr.load(std::memory_order_acquire);

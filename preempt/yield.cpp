@@ -34,22 +34,18 @@ namespace gort::rt {
 
 namespace {
 
-// On g0 (mcall): the preempted G goes to the global run queue, locked to
-// this M unless it is locked to it already (lock_os_thread).
+// On g0 (mcall): the preempted G goes to the global run queue as for
+// gosched (Go's gopreempt_m → goschedImpl), locked to this M unless it is
+// locked to it already (lock_os_thread). Locked before it is queued: any M
+// may take it from there.
 G* gopreempt_m(G* gp) {
   M* mp = getm();
-  casgstatus(gp, Grunning, Grunnable);
-  mp->curg = nullptr;
-  gp->m = nullptr;
   if (gp->lockedm == nullptr) {
     gp->lockedm = mp;
     mp->lockedg = gp;
     gp->preemptpinned = true;
   }
-  sched.lock.lock();
-  globrunqput(gp);
-  sched.lock.unlock();
-  return nullptr;
+  return gosched_m(gp);
 }
 
 // Could anything else run on this P now? (As gort::gosched's fast path.)

@@ -374,8 +374,7 @@ namespace {
 G* park_m(G* gp) {
   M* mp = getm();
   casgstatus(gp, Grunning, Gwaiting);
-  mp->curg = nullptr;
-  gp->m = nullptr;
+  dropg(mp, gp);
   if (UnlockFnPtr fn = mp->waitunlockf) {
     void* lock = mp->waitlock;
     mp->waitunlockf = nullptr;
@@ -388,22 +387,22 @@ G* park_m(G* gp) {
   return nullptr;
 }
 
-G* gosched_m(G* gp) {
-  casgstatus(gp, Grunning, Grunnable);
-  getm()->curg = nullptr;
-  gp->m = nullptr;
-  sched.lock.lock();
-  globrunqput(gp);
-  sched.lock.unlock();
-  return nullptr;
-}
-
 G* goyield_m(G* gp) {
   M* mp = getm();
   casgstatus(gp, Grunning, Grunnable);
-  mp->curg = nullptr;
-  gp->m = nullptr;
+  dropg(mp, gp);
   runqput(mp->p, gp, false);
+  return nullptr;
+}
+
+}  // namespace
+
+G* gosched_m(G* gp) {
+  casgstatus(gp, Grunning, Grunnable);
+  dropg(getm(), gp);
+  sched.lock.lock();
+  globrunqput(gp);
+  sched.lock.unlock();
   return nullptr;
 }
 
@@ -415,8 +414,6 @@ G* current_user_g(const char* what) {
     fatal("%s called inside gort::syscall (a goroutine in a system call has no P: it cannot park or yield)", what);
   return gp;
 }
-}  // namespace
-
 void gopark(UnlockFnPtr unlockf, void* lock, WaitReason reason) {
   G* gp = current_user_g("gopark");
   M* mp = gp->m;

@@ -374,6 +374,13 @@ void goparkunlock(Lock* lock, WaitReason reason);
 void goready(G* gp);
 void globrunqput_wake(G* gp);  // off a P: global queue, and start an M for an idle P
 void goyield();
+// The G leaves its M (Go's dropg): mp no longer runs it, it has no M.
+inline void dropg(M* mp, G* gp) {
+  mp->curg = nullptr;
+  gp->m = nullptr;
+}
+G* gosched_m(G* gp);  // mcall: gp to the global queue (Go's goschedImpl)
+G* current_user_g(const char* what);  // the calling G; fatal off a goroutine or inside gort::syscall
 
 std::uint32_t readgstatus(G* gp);
 void casgstatus(G* gp, std::uint32_t oldval, std::uint32_t newval);

@@ -85,8 +85,7 @@ bool exitsyscallfast(P* oldp) {
 G* exitsyscall0(G* gp) {
   M* mp = getm();
   casgstatus(gp, Gsyscall, Grunnable);
-  mp->curg = nullptr;
-  gp->m = nullptr;
+  dropg(mp, gp);
   sched.lock.lock();
   P* pp = pidleget();  // a P may have become idle since exitsyscallfast looked
   if (pp == nullptr) globrunqput(gp);
