@@ -26,23 +26,11 @@ min_time=${BENCH_MIN_TIME:-0.2}
 reps=${BENCH_REPETITIONS:-5}
 skynet_reps=${BENCH_SKYNET_REPETITIONS:-3}
 
-if [[ -n "${BENCH_KEEP:-}" ]]; then
-  out=$BENCH_KEEP
-  mkdir -p "$out"
-else
-  out=$(mktemp -d)
-  trap 'rm -rf "$out"' EXIT
-fi
+source "$here/lib.sh"
+bench_outdir
 
 # --- build -------------------------------------------------------------------
-if [[ ! -f "$build/CMakeCache.txt" ]]; then
-  if [[ $# -eq 0 ]]; then
-    (cd "$root" && cmake --preset default >/dev/null)
-  else
-    echo "compare.sh: $build is not a configured CMake build directory" >&2
-    exit 2
-  fi
-fi
+bench_configured compare.sh "$build" $(( $# > 0 ))
 build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt")
 case "$build_type" in
   Release | RelWithDebInfo) ;;

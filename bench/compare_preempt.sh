@@ -23,24 +23,11 @@ build=${1:-$root/build/default}
 rounds=${BENCH_PREEMPT_ROUNDS:-2}
 tmo=${BENCH_TIMEOUT:-120}
 
-if [[ -n "${BENCH_KEEP:-}" ]]; then
-  out=$BENCH_KEEP
-  mkdir -p "$out"
-  rm -f "$out"/preempt-*.txt "$out"/preempt-*.log
-else
-  out=$(mktemp -d)
-  trap 'rm -rf "$out"' EXIT
-fi
+source "$here/lib.sh"
+bench_outdir 'preempt-*.txt' 'preempt-*.log'
 
 # --- build -------------------------------------------------------------------
-if [[ ! -f "$build/CMakeCache.txt" ]]; then
-  if [[ $# -eq 0 ]]; then
-    (cd "$root" && cmake --preset default >/dev/null)
-  else
-    echo "compare_preempt.sh: $build is not a configured CMake build directory" >&2
-    exit 2
-  fi
-fi
+bench_configured compare_preempt.sh "$build" $(( $# > 0 ))
 status=0 have_gort=1 have_go=1
 gort=$build/bench/bench_preempt
 if ! cmake --build "$build" --target bench_preempt; then
