@@ -48,21 +48,12 @@ G* gopreempt_m(G* gp) {
   return gosched_m(gp);
 }
 
-// Could anything else run on this P now? (As gort::gosched's fast path.)
-bool others_runnable(P* pp) {
-  if (sched.gcwaiting.load(std::memory_order_relaxed) || sched.runqsize.load(std::memory_order_relaxed) != 0 ||
-      !runqempty(pp))
-    return true;
-  std::int64_t t = pp->timer0when.load(std::memory_order_relaxed);
-  return t != 0 && t <= nanotime();
-}
-
 void preempt_switch(G* gp) {
   M* mp = gp->m;
   gp->preempt = false;
   gp->stackguard0.store(gp->stack.lo + kStackGuard, std::memory_order_relaxed);
   P* pp = mp->p;
-  if (!others_runnable(pp)) {
+  if (!work_waiting(pp, 0)) {
     pp->schedtick++;
     pp->slicestart = nanotime();
     return;

@@ -397,6 +397,14 @@ G* goyield_m(G* gp) {
 
 }  // namespace
 
+bool work_waiting(P* pp, std::int64_t now) {
+  if (sched.runqsize.load(std::memory_order_relaxed) != 0 || sched.gcwaiting.load(std::memory_order_relaxed) ||
+      !runqempty(pp))
+    return true;
+  std::int64_t t = pp->timer0when.load(std::memory_order_relaxed);
+  return t != 0 && t <= (now != 0 ? now : nanotime());
+}
+
 G* gosched_m(G* gp) {
   casgstatus(gp, Grunning, Grunnable);
   dropg(getm(), gp);
@@ -481,13 +489,9 @@ void gosched() {
   // find_runnable to take it straight back (the global queue is looked at
   // before stealing). The outcome is the same without the two switches: a
   // new time slice (schedtick) for the same G.
-  if (!gp->preempt && sched.runqsize.load(std::memory_order_relaxed) == 0 &&
-      !sched.gcwaiting.load(std::memory_order_relaxed) && runqempty(pp)) {
-    std::int64_t t = pp->timer0when.load(std::memory_order_relaxed);
-    if (t == 0 || t > nanotime()) {
-      pp->schedtick++;
-      return;
-    }
+  if (!gp->preempt && !work_waiting(pp, 0)) {
+    pp->schedtick++;
+    return;
   }
   mcall(gosched_m);
 }

@@ -379,7 +379,11 @@ inline void dropg(M* mp, G* gp) {
   mp->curg = nullptr;
   gp->m = nullptr;
 }
-G* gosched_m(G* gp);  // mcall: gp to the global queue (Go's goschedImpl)
+G* gosched_m(G* gp);
+// Is there work that the G running on pp keeps waiting: pp's queue, the
+// global queue, a due timer of pp, or a stop of the world? now 0: the clock
+// is read only if pp has a timer.
+bool work_waiting(P* pp, std::int64_t now);  // mcall: gp to the global queue (Go's goschedImpl)
 G* current_user_g(const char* what);  // the calling G; fatal off a goroutine or inside gort::syscall
 
 std::uint32_t readgstatus(G* gp);

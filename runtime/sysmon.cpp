@@ -195,14 +195,6 @@ std::uint32_t retake(std::int64_t now, SyscallDue* due, bool* syscalls, bool* ha
   return n;
 }
 
-// Is there work that the G running on pp keeps waiting? Its P's queue, the
-// global queue, a due timer of its P, or a stop of the world.
-bool wanted_elsewhere(P* pp, std::int64_t now) {
-  if (!runqempty(pp) || sched.runqsize.load(std::memory_order_relaxed) != 0 || sched.gcwaiting.load()) return true;
-  std::int64_t t = pp->timer0when.load(std::memory_order_relaxed);
-  return t != 0 && t <= now;
-}
-
 // Time slices (the other half of Go's retake): the G on a running P whose
 // slice began timeslice ago is asked to yield (preemptone: the yield-point
 // poison and SIGURG). Go notices a slice only once sysmon has seen the same
@@ -238,7 +230,7 @@ std::int64_t preempt_slices(std::int64_t now) {
     SysmonTick& pd = pp->sysmontick;
     std::int64_t start = pp->slicestart;
     std::int64_t due = pd.preemptslice == start ? pd.preemptwhen : start + slice;
-    if (now >= due && !wanted_elsewhere(pp, now)) {
+    if (now >= due && !work_waiting(pp, now)) {
       // Nothing else could run here: a preemption would only start a new
       // slice for the same G, at the price of a signal. Look again later,
       // or when a timer of this P is due.
