@@ -208,9 +208,9 @@ inline constexpr std::uintptr_t kStackGuard = 8192;
 // stackPreempt): larger than any sp, so every check fails.
 inline constexpr std::uintptr_t kStackPreempt = 0xfffffffffffffade;
 
+// What sysmon keeps per P between rounds. (Time slices are measured from
+// p->slicestart, stamped when they begin, not from Go's schedtick snapshots.)
 struct SysmonTick {
-  std::uint32_t schedtick;
-  std::int64_t schedwhen;
   std::int64_t preemptslice;  // the slice (slicestart) sysmon last asked to end
   std::int64_t preemptwhen;   // when to look at that slice again
   std::int64_t preemptfirst;  // when it first asked

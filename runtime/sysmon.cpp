@@ -132,12 +132,11 @@ bool sysmon_handover(P* pp) {
   return true;
 }
 
-// retake: one pass over the Ps. Records each running P's schedtick and when
-// it was first seen (the preemption policy acts on these snapshots), and
-// hands off Ps whose system call has lasted long enough. *due: when the Ps
-// still in system calls need another look; *syscalls: some P made a system
-// call since the last pass; *handed: this M gave the sysmon role away and
-// has a P to run (nextp), so the pass stopped there. Returns how many Ps it
+// retake: one pass over the Ps. Hands off Ps whose system call has lasted
+// long enough (time slices are preempt_slices' job). *due: when the Ps still
+// in system calls need another look; *syscalls: some P made a system call
+// since the last pass; *handed: this M gave the sysmon role away and has a
+// P to run (nextp), so the pass stopped there. Returns how many Ps it
 // handed off.
 std::uint32_t retake(std::int64_t now, SyscallDue* due, bool* syscalls, bool* handed) {
   std::uint32_t n = 0;
@@ -149,13 +148,6 @@ std::uint32_t retake(std::int64_t now, SyscallDue* due, bool* syscalls, bool* ha
     P* pp = allp[i];
     std::uint32_t s = pp->status.load();
     SysmonTick& pd = pp->sysmontick;
-    if (s == Prunning || s == Psyscall) {
-      std::uint32_t t = pp->schedtick;
-      if (pd.schedtick != t) {
-        pd.schedtick = t;
-        pd.schedwhen = now;
-      }
-    }
     std::uint32_t st = pp->syscalltick;
     if (pd.syscalltick != st) {
       pd.syscalltick = st;
