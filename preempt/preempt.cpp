@@ -19,8 +19,6 @@
 
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "preempt/signal.h"
 #include "runtime2.h"
@@ -83,7 +81,7 @@ void preemptone(P* pp) {
   pp->preemptcount++;
   if (!async_preempt_enabled() || mp->procid == 0) return;
   if (mp->signal_pending.exchange(1) != 0) return;
-  if (syscall(SYS_tgkill, getpid(), mp->procid, SIGURG) != 0) mp->signal_pending.store(0);
+  if (!signal_thread(mp->procid)) mp->signal_pending.store(0);
 }
 
 // Not the caller's own P: the caller is the one stopping the world.

@@ -30,6 +30,7 @@
 // errno is saved and restored around it.
 #include "preempt/signal.h"
 
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -99,5 +100,8 @@ void signal_init() {
 }
 
 bool signal_installed() { return installed; }
+
+// The pid is read once: getpid() is a system call, and this is per request.
+bool signal_thread(pid_t tid) { return syscall(SYS_tgkill, self_pid, tid, SIGURG) == 0; }
 
 }  // namespace gort::rt

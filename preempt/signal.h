@@ -13,6 +13,7 @@ namespace gort::rt {
 // signal.cpp
 void signal_init();      // installs the SIGURG handler, chaining to the program's
 bool signal_installed();
+bool signal_thread(pid_t tid);  // SIGURG to one of this process's threads (tgkill); false if it failed
 
 // safepoint.cpp: where in the program a G may be stopped by a signal.
 bool safepoints_ready();  // builds the table on first use; false if it cannot be had (said once on stderr)
