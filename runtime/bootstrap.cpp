@@ -7,7 +7,10 @@
 #include <exception>
 
 #include "preempt/preempt.h"
+#include "gort/debug_layout.h"
 #include "runtime2.h"
+
+extern "C" struct gort_debug_descriptor gort_debug_descriptor;  // runtime/debugdesc.cpp
 
 namespace gort::rt {
 
@@ -26,6 +29,9 @@ std::int32_t procs_from_env() {
 }
 
 void schedinit() {
+  // Links runtime/debugdesc.cpp's descriptor into every program (a static
+  // library's object is linked only when something refers to it).
+  asm volatile("" : : "r"(&gort_debug_descriptor));
   sched.starttime = nanotime();
   parsedebugvars();
   preempt_init();

@@ -22,24 +22,26 @@
 
 namespace gort::rt {
 
+// Indexed by WaitReason; the debug descriptor points inspectors at it.
+const char* const waitreason_strings[static_cast<int>(WaitReason::Count)] = {
+    "",                         // Zero
+    "chan receive (nil chan)",  // ChanReceiveNilChan
+    "chan send (nil chan)",     // ChanSendNilChan
+    "select",                   // Select
+    "select (no cases)",        // SelectNoCases
+    "chan receive",             // ChanReceive
+    "chan send",                // ChanSend
+    "semacquire",               // Semacquire
+    "sleep",                    // Sleep
+    "sync.Mutex.Lock",          // SyncMutexLock
+    "preempted",                // Preempted
+    "IO wait",                  // IOWait
+    "stop the world",           // StopTheWorld
+};
+
 const char* waitreason_string(WaitReason r) {
-  switch (r) {
-    case WaitReason::Zero: return "";
-    case WaitReason::ChanReceiveNilChan: return "chan receive (nil chan)";
-    case WaitReason::ChanSendNilChan: return "chan send (nil chan)";
-    case WaitReason::Select: return "select";
-    case WaitReason::SelectNoCases: return "select (no cases)";
-    case WaitReason::ChanReceive: return "chan receive";
-    case WaitReason::ChanSend: return "chan send";
-    case WaitReason::Semacquire: return "semacquire";
-    case WaitReason::Sleep: return "sleep";
-    case WaitReason::SyncMutexLock: return "sync.Mutex.Lock";
-    case WaitReason::Preempted: return "preempted";
-    case WaitReason::IOWait: return "IO wait";
-    case WaitReason::StopTheWorld: return "stop the world";
-    case WaitReason::Count: break;
-  }
-  return "?";
+  auto i = static_cast<unsigned>(r);
+  return i < static_cast<unsigned>(WaitReason::Count) ? waitreason_strings[i] : "?";
 }
 
 const char* gstatus_string(std::uint32_t s) {

@@ -68,6 +68,7 @@ enum class WaitReason : std::uint8_t {
   Count
 };
 const char* waitreason_string(WaitReason r);
+extern const char* const waitreason_strings[static_cast<int>(WaitReason::Count)];
 
 const char* gstatus_string(std::uint32_t s);
 
