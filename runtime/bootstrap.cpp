@@ -103,6 +103,7 @@ int run_end(FnSlot* slot) {
   newproc_end(slot);  // the main goroutine, goid 1, in m0's runnext
   sched.mainstarted.store(true);
   newm(sysmon, nullptr);
+  sigquit_init();  // after sysmon: its thread is counted as a system M like sysmon's (sigquit.cpp)
   schedule_loop(m0);  // returns when main has returned
   m0_returned.store(true);
   setg(nullptr);

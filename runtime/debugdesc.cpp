@@ -16,6 +16,9 @@
 
 using namespace gort::rt;
 
+extern "C" const char gort_async_preempt_begin[], gort_async_preempt_end[];  // preempt/asyncpreempt_x86_64.S
+extern "C" void gort_gostart();                                               // runtime/switch_x86_64.S
+
 extern "C" {
 __attribute__((section(GORT_DEBUG_SECTION), used, visibility("default"))) struct gort_debug_descriptor gort_debug_descriptor = {
     .magic = GORT_DEBUG_MAGIC,
@@ -33,6 +36,9 @@ __attribute__((section(GORT_DEBUG_SECTION), used, visibility("default"))) struct
     .sched = reinterpret_cast<std::uint64_t>(&sched),
     .m0 = reinterpret_cast<std::uint64_t>(&m0),
     .waitreasons = reinterpret_cast<std::uint64_t>(&waitreason_strings),
+    .asyncpreempt_begin = reinterpret_cast<std::uint64_t>(gort_async_preempt_begin),
+    .asyncpreempt_end = reinterpret_cast<std::uint64_t>(gort_async_preempt_end),
+    .gostart = reinterpret_cast<std::uint64_t>(&gort_gostart),
     // gort_swapctx (switch_x86_64.S) pushes rbp, rbx, r12-r15, then 8 bytes
     // of MXCSR and x87 control word; the return address is above them.
     .frame_rbp = 48, .frame_rbx = 40, .frame_r12 = 32, .frame_r13 = 24, .frame_r14 = 16, .frame_r15 = 8,
@@ -47,7 +53,7 @@ __attribute__((section(GORT_DEBUG_SECTION), used, visibility("default"))) struct
     .g_startpc = GORT_FIELD(G, startpc), .g_gopc = GORT_FIELD(G, gopc),
     .g_preempt = GORT_FIELD(G, preempt), .g_asyncpreempted = GORT_FIELD(G, asyncpreempted),
     .g_syscallsp = GORT_FIELD(G, syscallsp), .g_syscallpc = GORT_FIELD(G, syscallpc),
-    .g_guarded = GORT_FIELD(G, guarded),
+    .g_guarded = GORT_FIELD(G, guarded), .g_fnbuf = GORT_FIELD(G, fn.buf),
     .m_size = sizeof(M),
     .m_g0 = GORT_FIELD(M, g0), .m_curg = GORT_FIELD(M, curg), .m_p = GORT_FIELD(M, p), .m_id = GORT_FIELD(M, id),
     .m_procid = GORT_FIELD(M, procid), .m_spinning = GORT_FIELD(M, spinning), .m_blocked = GORT_FIELD(M, blocked),

@@ -66,11 +66,15 @@ std::atomic<int> dying{0};
   for (;;) futexsleep(&never, 0, -1);
 }
 
+}  // namespace
+
 // Claims the right to print the death message; a second thread that dies
 // meanwhile waits here for the first to end the process.
 void startpanic() {
   if (dying.fetch_add(1) != 0) park_dying_thread();
 }
+
+namespace {
 
 [[noreturn]] void die() {
   std::fflush(stdout);

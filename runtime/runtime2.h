@@ -469,6 +469,10 @@ void schedule_loop(M* mp);
 // traceback from unw_context (a libunwind context captured at the yield point).
 [[noreturn]] void fatal_stack_overflow(G* gp, std::uintptr_t sp, void* unw_context);
 void dump_goroutines(int fd, G* current);
+// The first thread to die (panic, fatal error, SIGQUIT) prints; any other
+// that dies meanwhile parks until the first ends the process.
+void startpanic();
+void sigquit_init();  // sigquit.cpp: SIGQUIT dumps every goroutine and exits 2 (after sysmon's M is made)
 void on_terminate();
 M* m0init();
 

@@ -28,6 +28,16 @@
 //                            GORTDEBUG=timeslice=1ms); prints "handler calls: N"
 //                            and "preempted by signal: M"; exit 1 if a signal
 //                            was not delivered in time
+//   gort_probe sigquit-handler  installs its own SIGQUIT handler before gort::run
+//                            (the runtime must keep it), prints "ready", waits
+//                            for the handler to run, prints "handler ran": exit 0
+//   gort_probe sigquit-ignored  ignores SIGQUIT before gort::run (a shell's background
+//                            job); prints "taken over" if the runtime took it anyway,
+//                            then ignores it itself, sends itself one and prints
+//                            "survived"
+//   gort_probe sigquit-spin  a call-free spinner goroutine; prints "ready" once it
+//                            spins (run with GORTDEBUG=asyncpreemptoff=1: a
+//                            SIGQUIT dump cannot stop it and must not wait for it)
 #include <gort/gort.h>
 #include <signal.h>
 #include <unistd.h>
@@ -46,6 +56,15 @@ namespace {
 std::atomic<int> sigurg_calls{0};
 void count_sigurg(int) { sigurg_calls.fetch_add(1); }
 void count_sigurg_info(int, siginfo_t*, void*) { sigurg_calls.fetch_add(1); }
+
+// sigquit-handler: the program's SIGQUIT handler tells main through a pipe
+// (write(2) is async-signal-safe).
+int sigquit_pipe[2] = {-1, -1};
+void on_sigquit(int) {
+  char c = 'q';
+  ssize_t rc = write(sigquit_pipe[1], &c, 1);
+  (void)rc;
+}
 
 int usage() {
   std::fprintf(stderr, "usage: gort_probe gomaxprocs|exit N|void|abandon N|resize-exit|sleepers-exit|deadlock|panic|go-before-run|"
@@ -227,6 +246,51 @@ int main(int argc, char** argv) {
       std::printf("preempted by signal: %llu\n",
                   static_cast<unsigned long long>(gort::debug::sched_stats().preempted_by_signal));
       return rc;
+    });
+  }
+  if (cmd == "sigquit-handler") {
+    if (pipe(sigquit_pipe) != 0) return 1;
+    struct sigaction sa {};
+    sa.sa_handler = on_sigquit;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGQUIT, &sa, nullptr) != 0) return 1;
+    return gort::run([] {
+      std::printf("ready\n");
+      std::fflush(stdout);
+      char c = 0;
+      ssize_t n = gort::syscall([&] { return read(sigquit_pipe[0], &c, 1); });
+      if (n != 1) return 1;
+      std::printf("handler ran\n");
+      return 0;
+    });
+  }
+  if (cmd == "sigquit-ignored") {
+    signal(SIGQUIT, SIG_IGN);
+    return gort::run([] {
+      struct sigaction now {};
+      sigaction(SIGQUIT, nullptr, &now);
+      if (now.sa_handler != SIG_IGN) std::printf("taken over\n");
+      signal(SIGQUIT, SIG_IGN);  // Go's signal.Ignore: the program's word, after start-up
+      kill(getpid(), SIGQUIT);   // discarded at once if ignored; else the dump ends us here
+      std::printf("survived\n");
+      return 0;
+    });
+  }
+  if (cmd == "sigquit-spin") {
+    return gort::run([] {
+      static std::atomic<bool> stop{false};
+      auto spinning = gort::make_chan<int>(1);
+      gort::go([spinning] {
+        spinning.send(1);  // buffered: does not block
+        while (!stop.load(std::memory_order_relaxed)) {
+        }
+      });
+      spinning.recv();
+      std::printf("ready\n");
+      std::fflush(stdout);
+      gort::sleep_for(std::chrono::hours(1));
+      return 0;
     });
   }
   if (cmd == "go-before-run") {

@@ -54,6 +54,11 @@ struct gort_debug_descriptor {
   uint64_t sched;     /* address of the global sched structure */
   uint64_t m0;        /* address of M* m0 */
   uint64_t waitreasons; /* address of const char*[nwaitreasons]: Go's wait reason strings */
+  /* Code an unwinder must know: [asyncpreempt_begin, asyncpreempt_end) is
+   * the asyncPreempt trampoline (the frame below it was interrupted, so its
+   * pc is exact, not a return address); gostart is the first instruction
+   * of every goroutine (a G whose gobuf.pc is there has not run yet). */
+  uint64_t asyncpreempt_begin, asyncpreempt_end, gostart;
   /* CLOCK_MONOTONIC is the runtime's clock (nanotime): g.waitsince and
    * sched.starttime are in it, so an inspector can age them. */
 
@@ -70,6 +75,9 @@ struct gort_debug_descriptor {
   struct gort_debug_field g_atomicstatus, g_waitreason, g_goid, g_parentgoid;
   struct gort_debug_field g_m, g_lockedm, g_waitsince, g_startpc, g_gopc;
   struct gort_debug_field g_preempt, g_asyncpreempted, g_syscallsp, g_syscallpc, g_guarded;
+  /* The callable the G was started with (its first word is the function
+   * when it is a plain function pointer; startpc is the thunk calling it). */
+  struct gort_debug_field g_fnbuf;
 
   /* M */
   uint32_t m_size;

@@ -1,0 +1,348 @@
+// Remote unwinding with libunwind over a Target; see gort/inspect/stack.h.
+//
+// libunwind unwinds another address space through accessors: we give it
+// memory (Target::read behind a page cache), the first frame's registers,
+// and find_proc_info, which locates a pc's FDE. For that we hand libunwind
+// the module's .eh_frame_hdr binary-search table as a "remote table" (the
+// address of the table in the target, found from PT_GNU_EH_FRAME and the
+// module's load bias) and let its dwarf_search_unwind_table do the search,
+// reading the table through the same memory accessor. This is what
+// libunwind-ptrace does, without its need for a ptrace-stopped target.
+#include "gort/inspect/stack.h"
+
+#include <libunwind.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <string_view>
+
+#include "gort/inspect/error.h"
+#include "modules.h"
+
+// Exported by libunwind (libunwind-ptrace and libunwind-coredump use it) but
+// not declared in its public headers.
+extern "C" int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t as, unw_word_t ip, unw_dyn_info_t* di,
+                                                  unw_proc_info_t* pi, int need_unwind_info, void* arg);
+
+namespace gort::inspect {
+
+namespace {
+
+constexpr std::uint64_t kPage = 4096;
+constexpr int kMaxUnwindSteps = 512;
+
+// DW_EH_PE encodings .eh_frame_hdr uses on x86-64 (GNU ld, lld, gold).
+constexpr unsigned char kPeUdata4 = 0x03, kPeSdata4 = 0x0b, kPeDatarel = 0x30;
+
+}  // namespace
+
+// The state libunwind's accessors see: the target's memory behind a page
+// cache (an unwinder reads the same stack and .eh_frame words many times)
+// and the registers of the frame the walk starts from.
+struct Stacks::Remote {
+  Target* target;
+  Modules* mods;
+  unw_addr_space_t as = nullptr;
+  user_regs_struct regs{};
+  std::unordered_map<std::uint64_t, std::unique_ptr<std::array<unsigned char, kPage>>> pages;  // nullptr: unreadable
+
+  const unsigned char* page(std::uint64_t base) {
+    auto it = pages.find(base);
+    if (it != pages.end()) return it->second ? it->second->data() : nullptr;
+    auto buf = std::make_unique<std::array<unsigned char, kPage>>();
+    std::size_t n = 0;
+    try {
+      n = target->read_partial(base, buf->data(), kPage);
+    } catch (const Error&) {
+      n = 0;
+    }
+    if (n < kPage) buf.reset();  // a partly readable page is at the end of a mapping: treat as unreadable
+    const unsigned char* p = buf ? buf->data() : nullptr;
+    pages.emplace(base, std::move(buf));
+    return p;
+  }
+
+  bool read(std::uint64_t addr, void* out, std::size_t len) {
+    auto* dst = static_cast<unsigned char*>(out);
+    while (len > 0) {
+      std::uint64_t base = addr & ~(kPage - 1);
+      const unsigned char* p = page(base);
+      if (p == nullptr) return false;
+      std::size_t off = addr - base, n = std::min<std::size_t>(len, kPage - off);
+      std::memcpy(dst, p + off, n);
+      dst += n;
+      addr += n;
+      len -= n;
+    }
+    return true;
+  }
+
+  static Remote* self(void* arg) { return static_cast<Remote*>(arg); }
+
+  static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t* pi, int need_unwind_info, void* arg) {
+    Remote* r = self(arg);
+    const Module* m = r->mods->find(ip);
+    if (m == nullptr || m->eh_frame_hdr == 0) return -UNW_ENOINFO;
+    unsigned char hdr[12];
+    if (!r->read(m->eh_frame_hdr, hdr, sizeof hdr)) return -UNW_ENOINFO;
+    // version 1; eh_frame_ptr (4 bytes), fde_count (udata4), then the
+    // table of (initial location, FDE address) pairs, datarel sdata4.
+    if (hdr[0] != 1 || (hdr[1] & 0x0f) != kPeSdata4 || hdr[2] != kPeUdata4 || hdr[3] != (kPeDatarel | kPeSdata4))
+      return -UNW_ENOINFO;
+    std::uint32_t fde_count;
+    std::memcpy(&fde_count, hdr + 8, 4);
+    unw_dyn_info_t di;
+    std::memset(&di, 0, sizeof di);
+    di.format = UNW_INFO_FORMAT_REMOTE_TABLE;
+    di.start_ip = m->text_lo;
+    di.end_ip = m->text_hi;
+    di.u.rti.name_ptr = 0;
+    di.u.rti.segbase = m->eh_frame_hdr;
+    di.u.rti.table_data = m->eh_frame_hdr + 12;
+    di.u.rti.table_len = fde_count * 8 / sizeof(unw_word_t);
+    return _Ux86_64_dwarf_search_unwind_table(as, ip, &di, pi, need_unwind_info, arg);
+  }
+
+  // The unwind info belongs to libunwind's own allocator (its DWARF
+  // parser's pool), which it releases itself; nothing of ours to free.
+  static void put_unwind_info(unw_addr_space_t, unw_proc_info_t*, void*) {}
+
+  static int get_dyn_info_list_addr(unw_addr_space_t, unw_word_t*, void*) { return -UNW_ENOINFO; }
+
+  static int access_mem(unw_addr_space_t, unw_word_t addr, unw_word_t* val, int write, void* arg) {
+    if (write) return -UNW_EINVAL;  // we never change the target
+    return self(arg)->read(addr, val, sizeof *val) ? 0 : -UNW_EINVAL;
+  }
+
+  static int access_reg(unw_addr_space_t, unw_regnum_t reg, unw_word_t* val, int write, void* arg) {
+    if (write) return -UNW_EINVAL;
+    const user_regs_struct& g = self(arg)->regs;
+    switch (reg) {
+      case UNW_X86_64_RAX: *val = g.rax; break;
+      case UNW_X86_64_RDX: *val = g.rdx; break;
+      case UNW_X86_64_RCX: *val = g.rcx; break;
+      case UNW_X86_64_RBX: *val = g.rbx; break;
+      case UNW_X86_64_RSI: *val = g.rsi; break;
+      case UNW_X86_64_RDI: *val = g.rdi; break;
+      case UNW_X86_64_RBP: *val = g.rbp; break;
+      case UNW_X86_64_RSP: *val = g.rsp; break;
+      case UNW_X86_64_R8: *val = g.r8; break;
+      case UNW_X86_64_R9: *val = g.r9; break;
+      case UNW_X86_64_R10: *val = g.r10; break;
+      case UNW_X86_64_R11: *val = g.r11; break;
+      case UNW_X86_64_R12: *val = g.r12; break;
+      case UNW_X86_64_R13: *val = g.r13; break;
+      case UNW_X86_64_R14: *val = g.r14; break;
+      case UNW_X86_64_R15: *val = g.r15; break;
+      case UNW_X86_64_RIP: *val = g.rip; break;
+      default: return -UNW_EBADREG;
+    }
+    return 0;
+  }
+
+  static int access_fpreg(unw_addr_space_t, unw_regnum_t, unw_fpreg_t*, int, void*) { return -UNW_EBADREG; }
+  static int resume(unw_addr_space_t, unw_cursor_t*, void*) { return -UNW_EINVAL; }
+  static int get_proc_name(unw_addr_space_t, unw_word_t, char*, std::size_t, unw_word_t*, void*) {
+    return -UNW_ENOINFO;  // names come from libdwfl
+  }
+};
+
+Stacks::Stacks(Target& t, const Snapshot& s) : target_(t), snap_(s), mods_(std::make_unique<Modules>(t)) {
+  remote_ = std::make_unique<Remote>();
+  remote_->target = &t;
+  remote_->mods = mods_.get();
+  static unw_accessors_t accessors = {
+      Remote::find_proc_info, Remote::put_unwind_info, Remote::get_dyn_info_list_addr, Remote::access_mem,
+      Remote::access_reg,     Remote::access_fpreg,    Remote::resume,                 Remote::get_proc_name,
+  };
+  remote_->as = unw_create_addr_space(&accessors, 0);
+  if (remote_->as == nullptr) throw Error("libunwind: cannot create an address space");
+  // The target does not change under one Stacks (a snapshot's view): FDE
+  // lookups may be cached across walks.
+  unw_set_caching_policy(remote_->as, UNW_CACHE_GLOBAL);
+}
+
+Stacks::~Stacks() {
+  if (remote_ && remote_->as) unw_destroy_addr_space(remote_->as);
+}
+
+const std::vector<SourceFrame>& Stacks::symbolize(std::uint64_t pc, bool exact) {
+  auto key = std::make_pair(pc, exact);
+  auto it = symcache_.find(key);
+  if (it != symcache_.end()) return it->second;
+  return symcache_.emplace(key, inspect::symbolize(mods_->dwfl(), pc, exact)).first->second;
+}
+
+void Stacks::prefetch(const std::vector<GState>& gs) {
+  // The page of each parked G's switch frame, where its unwinding starts,
+  // in one batch; most goroutine stacks in use fit in it.
+  std::vector<std::uint64_t> bases;
+  for (const GState& g : gs)
+    if (g.sp >= g.stack_lo && g.sp < g.stack_hi && g.status != GORT_GRUNNING && g.status != GORT_GSYSCALL) {
+      std::uint64_t base = g.sp & ~(kPage - 1);
+      if (!remote_->pages.count(base)) bases.push_back(base);
+    }
+  std::sort(bases.begin(), bases.end());
+  bases.erase(std::unique(bases.begin(), bases.end()), bases.end());
+  std::vector<std::unique_ptr<std::array<unsigned char, kPage>>> bufs(bases.size());
+  std::vector<Target::ReadOp> ops;
+  ops.reserve(bases.size());
+  for (std::size_t i = 0; i < bases.size(); ++i) {
+    bufs[i] = std::make_unique<std::array<unsigned char, kPage>>();
+    ops.push_back({bases[i], bufs[i]->data(), kPage, false});
+  }
+  target_.read_batch(ops);
+  for (std::size_t i = 0; i < bases.size(); ++i)
+    if (ops[i].ok) remote_->pages.emplace(bases[i], std::move(bufs[i]));
+}
+
+const user_regs_struct* Stacks::thread_regs(pid_t tid) {
+  if (!target_.frozen() || tid == 0) return nullptr;
+  if (!regs_read_) {
+    regs_read_ = true;
+    for (const Thread& th : target_.threads())
+      if (th.has_regs) regs_[th.tid] = th.regs;
+  }
+  auto it = regs_.find(tid);
+  return it == regs_.end() ? nullptr : &it->second;
+}
+
+// exact: the registers are a stopped thread's (pc is where it stopped);
+// otherwise pc is a return address (a switch frame's, entersyscall's).
+bool Stacks::start_regs(const GState& g, user_regs_struct* r, bool* exact) {
+  std::memset(r, 0, sizeof *r);
+  *exact = false;
+  const gort_debug_descriptor& d = snap_.layout;
+  if (g.status == GORT_GRUNNING || g.status == GORT_GSYSCALL) {
+    if (const user_regs_struct* tr = thread_regs(g.thread)) {
+      *r = *tr;
+      *exact = true;
+      return true;
+    }
+    if (g.status == GORT_GSYSCALL && g.syscallsp != 0) {
+      // entersyscall's frame: syscallsp is its frame pointer (saved rbp
+      // below the return address syscallpc); the caller resumes with rsp
+      // just above them. Other registers are unknown; CFA rules of
+      // optimized code rarely need them.
+      std::uint64_t saved_rbp = 0;
+      if (!remote_->read(g.syscallsp, &saved_rbp, 8)) return false;
+      r->rip = g.syscallpc;
+      r->rsp = g.syscallsp + 16;
+      r->rbp = saved_rbp;
+      return true;
+    }
+    return false;
+  }
+  if (g.sp == 0 || g.sp < g.stack_lo || g.sp >= g.stack_hi) return false;
+  // The switch frame gort_swapctx pushed (layout from the descriptor).
+  std::array<std::uint64_t, 16> f{};
+  if (d.frame_size == 0 || d.frame_size > sizeof f || !remote_->read(g.sp, f.data(), d.frame_size)) return false;
+  auto at = [&](std::uint32_t off) { return f[off / 8]; };
+  r->r15 = at(d.frame_r15);
+  r->r14 = at(d.frame_r14);
+  r->r13 = at(d.frame_r13);
+  r->r12 = at(d.frame_r12);
+  r->rbx = at(d.frame_rbx);
+  r->rbp = at(d.frame_rbp);
+  r->rip = at(d.frame_rip);
+  r->rsp = g.sp + d.frame_size;
+  return true;
+}
+
+std::vector<Frame> Stacks::unwind(const user_regs_struct& regs, int max_frames, bool first_exact, bool to_user) {
+  std::vector<Frame> out;
+  remote_->regs = regs;
+  unw_cursor_t cursor;
+  if (unw_init_remote(&cursor, remote_->as, remote_.get()) != 0) return out;
+  const gort_debug_descriptor& d = snap_.layout;
+  bool exact = first_exact;
+  for (int step = 0; step < kMaxUnwindSteps && static_cast<int>(out.size()) < max_frames; ++step) {
+    unw_word_t pc = 0, sp = 0;
+    if (unw_get_reg(&cursor, UNW_REG_IP, &pc) < 0 || pc == 0) break;
+    unw_get_reg(&cursor, UNW_REG_SP, &sp);
+    bool trampoline = pc >= d.asyncpreempt_begin && pc < d.asyncpreempt_end;
+    for (const SourceFrame& sf : symbolize(pc, exact)) {
+      Frame f;
+      f.pc = pc;
+      f.sp = sp;
+      f.exact = exact;
+      f.src = sf;
+      f.runtime = is_runtime_frame(sf) || trampoline;
+      out.push_back(std::move(f));
+    }
+    if (to_user && !is_gort_frame(out.back().src)) break;
+    // The frame below the trampoline was interrupted, not calling.
+    exact = trampoline;
+    if (unw_step(&cursor) <= 0) break;
+  }
+  return out;
+}
+
+// A thread stopped where its pc is: the first frame's pc is exact.
+std::vector<Frame> Stacks::thread(const user_regs_struct& regs, int max_frames) {
+  return unwind(regs, max_frames, true, false);
+}
+
+std::vector<Frame> Stacks::goroutine(const GState& g, int max_frames, bool to_user) {
+  user_regs_struct r;
+  bool exact = false;
+  if (!start_regs(g, &r, &exact)) return {};
+  if (r.rip == snap_.layout.gostart) {
+    // Never ran: its stack is only the start frame; show the function it will run.
+    std::vector<Frame> out;
+    out.push_back(start_location(g));
+    return out;
+  }
+  return unwind(r, max_frames, exact, to_user);
+}
+
+Frame Stacks::location(std::uint64_t pc, bool exact) {
+  const std::vector<SourceFrame>& sfs = symbolize(pc, exact);
+  Frame f;
+  f.pc = pc;
+  f.exact = exact;
+  // The outermost source frame is the machine function; inlined wrappers of
+  // the runtime (gort::go's lambda) are skipped for the first user one.
+  f.src = sfs.back();
+  for (const SourceFrame& sf : sfs) {
+    if (!is_gort_frame(sf)) {
+      f.src = sf;
+      break;
+    }
+  }
+  f.runtime = is_runtime_frame(f.src);
+  return f;
+}
+
+Frame Stacks::user_location(const GState& g) {
+  std::vector<Frame> frames = goroutine(g, 64, true);
+  for (const Frame& f : frames)
+    if (!is_gort_frame(f.src)) return f;
+  // All gort's (a tail call left no user frame): its public API frame, as
+  // dlv shows sync.(*WaitGroup).Wait.
+  for (const Frame& f : frames)
+    if (!f.runtime) return f;
+  if (!frames.empty()) return frames.front();
+  // Unknown stack (running elsewhere): where it started.
+  return start_location(g);
+}
+
+Frame Stacks::start_location(const GState& g) {
+  Frame f = location(g.startpc, true);
+  // "void gort::detail::start<Fn>(void*)": the thunk that calls the G's callable.
+  constexpr std::string_view thunk = "gort::detail::start<";
+  const std::string& name = f.src.func;
+  std::size_t b = name.find(thunk), e = name.rfind(">(");
+  if (b == std::string::npos || e == std::string::npos || e < b + thunk.size()) return f;
+  std::string fn = name.substr(b + thunk.size(), e - b - thunk.size());
+  if (fn.find("(*)(") != std::string::npos && g.fnword != 0) {
+    if (const Module* m = mods_->find(g.fnword); m && g.fnword >= m->text_lo && g.fnword < m->text_hi)
+      return location(g.fnword, true);
+  }
+  f.src.func = fn;  // the callable's type: "main()::{lambda()#1}"
+  f.runtime = false;
+  return f;
+}
+
+}  // namespace gort::inspect
