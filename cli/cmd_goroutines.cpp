@@ -51,7 +51,7 @@ std::string status_text(const GState& g) {
 
 // ", 5 minutes" for a G waiting a minute or more (Go's dump does the same).
 std::string wait_age(const GState& g, const Target& t) {
-  if (g.status != GORT_GWAITING || g.waitsince == 0 || t.describe().rfind("core", 0) == 0) return "";
+  if (g.status != GORT_GWAITING || g.waitsince == 0 || !t.live()) return "";
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   std::int64_t now = static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
@@ -201,8 +201,7 @@ int cmd_goroutine(int argc, char** argv) {
                 static_cast<long long>(g->parentgoid));
   }
   Frame s = st.start_location(*g);
-  std::printf("\tStart:      %s at %s (0x%" PRIx64 ")\n", short_func(s.src.func).c_str(), where(s.src).c_str(),
-              g->startpc);
+  std::printf("\tStart:      %s at %s (0x%" PRIx64 ")\n", short_func(s.src.func).c_str(), where(s.src).c_str(), s.pc);
   std::printf("Backtrace:\n");
   print_frames(st.goroutine(*g, 100), 100);
   return 0;

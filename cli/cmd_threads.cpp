@@ -44,7 +44,7 @@ std::string tf(bool b) { return b ? "true" : "false"; }
 
 // The target's uptime in ms (live processes share our CLOCK_MONOTONIC).
 long long uptime_ms(const Snapshot& s, const Target& t) {
-  if (!t.describe().empty() && t.describe().rfind("core", 0) == 0) return 0;
+  if (!t.live()) return 0;
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   std::int64_t now = static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;

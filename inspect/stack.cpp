@@ -337,8 +337,15 @@ Frame Stacks::start_location(const GState& g) {
   if (b == std::string::npos || e == std::string::npos || e < b + thunk.size()) return f;
   std::string fn = name.substr(b + thunk.size(), e - b - thunk.size());
   if (fn.find("(*)(") != std::string::npos && g.fnword != 0) {
-    if (const Module* m = mods_->find(g.fnword); m && g.fnword >= m->text_lo && g.fnword < m->text_hi)
-      return location(g.fnword, true);
+    if (const Module* m = mods_->find(g.fnword); m && g.fnword >= m->text_lo && g.fnword < m->text_hi) {
+      // The function itself (the outermost source frame), not what is
+      // inlined at its first instruction (std::atomic's fetch_add in a
+      // spinner's loop).
+      Frame fn_start = location(g.fnword, true);
+      fn_start.src = symbolize(g.fnword, true).back();
+      fn_start.runtime = is_runtime_frame(fn_start.src);
+      return fn_start;
+    }
   }
   f.src.func = fn;  // the callable's type: "main()::{lambda()#1}"
   f.runtime = false;

@@ -287,6 +287,7 @@ class CoreTarget final : public Target {
   std::string describe() const override { return "core file " + path_; }
   pid_t pid() const override { return pid_; }
   bool frozen() const override { return true; }
+  bool live() const override { return false; }
   std::string exe_path() const override { return exe_; }
 
   void read(std::uint64_t addr, void* buf, std::size_t len) override {

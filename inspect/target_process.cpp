@@ -82,12 +82,21 @@ class ProcessTarget final : public Target {
     if (pid <= 0 || ::stat(proc_.c_str(), &st) != 0) throw Error("no such process " + std::to_string(pid));
     // One read proves we may read its memory at all (permissions are
     // checked per call, but the answer does not change).
-    if (auxv_.empty()) auxv_ = read_file(proc_ + "/auxv");
+    int fd = ::open((proc_ + "/auxv").c_str(), O_RDONLY | O_CLOEXEC);
+    int e = fd < 0 ? errno : 0;
+    if (fd >= 0) {
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::read(fd, buf, sizeof buf)) > 0) auxv_.append(buf, static_cast<std::size_t>(n));
+      if (n < 0) e = errno;
+      ::close(fd);
+    }
     if (auxv_.empty()) {
-      int e = errno;
       if (::stat(proc_.c_str(), &st) != 0) throw Error("no such process " + std::to_string(pid));
-      throw Error("cannot read process " + std::to_string(pid) + ": " + errno_text(e == 0 ? EACCES : e) +
-                  permission_hint());
+      // Readable but empty: a process without memory of its own.
+      if (gone()) throw Error("process " + std::to_string(pid) + " has exited (a zombie its parent has not reaped)");
+      if (e == 0) throw Error("process " + std::to_string(pid) + " is a kernel thread, not a program");
+      throw Error("cannot read process " + std::to_string(pid) + ": " + errno_text(e) + permission_hint());
     }
     if (stop) seize_all();
   }
@@ -99,6 +108,7 @@ class ProcessTarget final : public Target {
   std::string describe() const override { return "process " + std::to_string(pid_); }
   pid_t pid() const override { return pid_; }
   bool frozen() const override { return stopped_; }
+  bool live() const override { return true; }
   std::string exe_path() const override { return proc_ + "/exe"; }
 
   void read(std::uint64_t addr, void* buf, std::size_t len) override {

@@ -71,6 +71,10 @@ class Target {
   // Whether the target is frozen while we read it (a stopped process, a
   // core file): then the registers of running threads are known.
   virtual bool frozen() const = 0;
+  // A running process (stopped or not), which shares our CLOCK_MONOTONIC:
+  // its timestamps (waitsince, starttime) can be compared with now. Not a
+  // core file, whose clock stopped at a time it does not record.
+  virtual bool live() const = 0;
 
   template <class T>
   T read_value(std::uint64_t addr) {
