@@ -98,7 +98,7 @@ void json_g(Json& j, const GState& g, Stacks& st, int depth) {
   j.field("parent", g.parentgoid).field("preempt", g.preempt);
   json_frame(j, st.user_location(g), "user");
   json_frame(j, st.start_location(g), "start");
-  if (g.gopc) json_frame(j, st.location(g.gopc, false), "go");
+  if (g.gopc && g.parentgoid != 0) json_frame(j, st.location(g.gopc, false), "go");
   if (depth > 0) {
     j.begin_array("frames");
     int i = 0;
@@ -195,7 +195,7 @@ int cmd_goroutine(int argc, char** argv) {
   else std::printf("\tM:          none\n");
   if (g->p_id >= 0) std::printf("\tP:          %d\n", g->p_id);
   else std::printf("\tP:          none\n");
-  if (g->gopc != 0) {
+  if (g->gopc != 0 && g->parentgoid != 0) {  // main has no creator, as in Go
     Frame c = st.location(g->gopc, false);
     std::printf("\tCreated by: %s at %s in goroutine %lld\n", short_func(c.src.func).c_str(), where(c.src).c_str(),
                 static_cast<long long>(g->parentgoid));

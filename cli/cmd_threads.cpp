@@ -94,6 +94,7 @@ int cmd_threads(int argc, char** argv) {
                 tf(m.spinning).c_str(), tf(m.blocked).c_str(), m.locks, m.preemptoff, signal_state(m).c_str());
     auto it = threads.find(m.tid);
     if (m.exited) std::printf(" (exited)");
+    else if (m.tid == 0) std::printf(" (starting: its thread has not run yet)");
     else if (it == threads.end()) std::printf(" (no such thread)");
     else {
       std::printf(" state=%s", it->second.state.empty() ? "?" : it->second.state.c_str());

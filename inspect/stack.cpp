@@ -213,7 +213,6 @@ const user_regs_struct* Stacks::thread_regs(pid_t tid) {
 bool Stacks::start_regs(const GState& g, user_regs_struct* r, bool* exact) {
   std::memset(r, 0, sizeof *r);
   *exact = false;
-  const gort_debug_descriptor& d = snap_.layout;
   if (g.status == GORT_GRUNNING || g.status == GORT_GSYSCALL) {
     if (const user_regs_struct* tr = thread_regs(g.thread)) {
       *r = *tr;
@@ -234,8 +233,14 @@ bool Stacks::start_regs(const GState& g, user_regs_struct* r, bool* exact) {
     }
     return false;
   }
+  return switch_regs(g, r);
+}
+
+// The switch frame gort_swapctx pushed (layout from the descriptor) when
+// the G last left its M.
+bool Stacks::switch_regs(const GState& g, user_regs_struct* r) {
+  const gort_debug_descriptor& d = snap_.layout;
   if (g.sp == 0 || g.sp < g.stack_lo || g.sp >= g.stack_hi) return false;
-  // The switch frame gort_swapctx pushed (layout from the descriptor).
   std::array<std::uint64_t, 16> f{};
   if (d.frame_size == 0 || d.frame_size > sizeof f || !remote_->read(g.sp, f.data(), d.frame_size)) return false;
   auto at = [&](std::uint32_t off) { return f[off / 8]; };
@@ -248,6 +253,20 @@ bool Stacks::start_regs(const GState& g, user_regs_struct* r, bool* exact) {
   r->rip = at(d.frame_rip);
   r->rsp = g.sp + d.frame_size;
   return true;
+}
+
+// Code of the system's libraries (libc's read, libstdc++'s mutex): where a
+// goroutine is, but not the user's code, the way dlv's User location skips
+// Go's runtime.
+// Their headers' functions inlined into the user's (std::atomic's load in a
+// spinning loop) count as theirs.
+bool Stacks::system_code(const Frame& f) {
+  if (f.src.file.rfind("/usr/include/", 0) == 0) return true;
+  const Module* m = mods_->find(f.pc);
+  if (m == nullptr) return false;
+  for (const char* dir : {"/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", "/usr/local/lib/"})
+    if (m->path.rfind(dir, 0) == 0) return true;
+  return false;
 }
 
 std::vector<Frame> Stacks::unwind(const user_regs_struct& regs, int max_frames, bool first_exact, bool to_user) {
@@ -271,7 +290,7 @@ std::vector<Frame> Stacks::unwind(const user_regs_struct& regs, int max_frames, 
       f.runtime = is_runtime_frame(sf) || trampoline;
       out.push_back(std::move(f));
     }
-    if (to_user && !is_gort_frame(out.back().src)) break;
+    if (to_user && !is_gort_frame(out.back().src) && !system_code(out.back())) break;
     // The frame below the trampoline was interrupted, not calling.
     exact = trampoline;
     if (unw_step(&cursor) <= 0) break;
@@ -288,6 +307,22 @@ std::vector<Frame> Stacks::goroutine(const GState& g, int max_frames, bool to_us
   user_regs_struct r;
   bool exact = false;
   if (!start_regs(g, &r, &exact)) return {};
+  if (exact && g.status == GORT_GRUNNING && (r.rsp < g.stack_lo || r.rsp >= g.stack_hi)) {
+    // Its thread is not on its stack: in a signal handler on the signal
+    // stack (the G's frames follow the kernel's signal frame), or on g0 in
+    // the scheduler, between saving the G's registers in its gobuf and
+    // changing its status (the gobuf is fresh then).
+    std::vector<Frame> all = unwind(r, kMaxUnwindSteps, true, false);
+    auto on_stack = std::find_if(all.begin(), all.end(),
+                                 [&](const Frame& f) { return f.sp >= g.stack_lo && f.sp < g.stack_hi; });
+    if (on_stack != all.end()) {
+      all.erase(all.begin(), on_stack);
+      if (static_cast<int>(all.size()) > max_frames) all.resize(static_cast<std::size_t>(max_frames));
+      return all;
+    }
+    if (!switch_regs(g, &r)) return {};
+    exact = false;
+  }
   if (r.rip == snap_.layout.gostart) {
     // Never ran: its stack is only the start frame; show the function it will run.
     std::vector<Frame> out;
@@ -317,6 +352,8 @@ Frame Stacks::location(std::uint64_t pc, bool exact) {
 
 Frame Stacks::user_location(const GState& g) {
   std::vector<Frame> frames = goroutine(g, 64, true);
+  for (const Frame& f : frames)
+    if (!is_gort_frame(f.src) && !system_code(f)) return f;
   for (const Frame& f : frames)
     if (!is_gort_frame(f.src)) return f;
   // All gort's (a tail call left no user frame): its public API frame, as

@@ -30,12 +30,16 @@
 
 #include "gort/inspect/error.h"
 #include "gort/inspect/target.h"
+#include "inspect_testing.h"
 
 extern char** environ;
 
 namespace gi = gort::inspect;
 
 namespace {
+
+using inspect_testing::make_core;
+using inspect_testing::make_temp_dir;
 
 constexpr std::uint64_t kPage = 4096;
 
@@ -204,49 +208,6 @@ class Child {
   int out_ = -1, in_ = -1;
 };
 
-// gcore -o DIR/core PID: the core is DIR/core.PID. Returns its path; sets
-// *skip if gcore is missing or may not attach (ptrace permission), *error
-// on any other failure.
-std::string make_core(pid_t pid, const std::string& dir, std::string* skip, std::string* error) {
-  const std::string log = dir + "/gcore.log";
-  std::vector<std::string> argv = {"gcore", "-o", dir + "/core", std::to_string(pid)};
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t g = -1;
-  int rc = posix_spawnp(&g, "gcore", &fa, nullptr, cargv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    *skip = std::string("cannot run gcore: ") + std::strerror(rc);
-    return {};
-  }
-  int status = 0;
-  while (::waitpid(g, &status, 0) < 0 && errno == EINTR) {
-  }
-  const std::string core = dir + "/core." + std::to_string(pid);
-  struct stat st;
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && ::stat(core.c_str(), &st) == 0 && st.st_size > 0) return core;
-  std::string out = slurp(log);
-  if (out.find("ptrace") != std::string::npos || out.find("not permitted") != std::string::npos ||
-      out.find("Could not attach") != std::string::npos) {
-    *skip = "gcore cannot attach to the child: " + out;
-  } else {
-    *error = "gcore failed (status " + std::to_string(status) + "): " + out;
-  }
-  return {};
-}
-
-std::string make_temp_dir() {
-  std::string tmpl = std::string(GORT_TESTS_BINARY_DIR) + "/inspect_core_test.XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) return {};
-  return tmpl;
-}
-
 // A core of a child, with what /proc showed of the child just before.
 struct CoreOf {
   std::string dir, core, exe;
@@ -266,7 +227,7 @@ struct CoreOf {
   // waits for `ready_line` on its stdout, and makes the core.
   void make(const std::vector<std::string>& argv, const std::string& input, const std::string& ready_line) {
     exe = argv[0];
-    dir = make_temp_dir();
+    dir = make_temp_dir("inspect_core_test");
     if (dir.empty()) {
       error = std::string("mkdtemp: ") + std::strerror(errno);
       return;
@@ -582,7 +543,7 @@ TEST_F(CatCore, RefusesMissingOrNonElfExecutable) {
 class BadCore : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = make_temp_dir();
+    dir_ = make_temp_dir("inspect_core_test");
     ASSERT_FALSE(dir_.empty());
   }
   void TearDown() override {

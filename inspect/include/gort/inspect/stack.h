@@ -67,6 +67,9 @@ class Stacks {
  private:
   std::vector<Frame> unwind(const user_regs_struct& regs, int max_frames, bool first_exact, bool to_user);
   bool start_regs(const GState& g, user_regs_struct* regs, bool* exact);
+  bool switch_regs(const GState& g, user_regs_struct* regs);
+  // Code of the system's libraries and headers: not the user's.
+  bool system_code(const Frame& f);
 
   Target& target_;
   const Snapshot& snap_;

@@ -1,0 +1,666 @@
+// The gort CLI's process commands (goroutines, goroutine, threads, procs,
+// sched) against a running examples/inspectee, as a user runs them: what
+// they print is compared with what the inspectee announces about itself
+// (how many goroutines run which function, in which state and wait reason)
+// and with what /proc says about the process. Then the same through
+// --stop (the target must run on afterwards: no thread left stopped or
+// traced) and through a core file made with gcore. Bad input: each gives
+// one line on stderr and exit status 1 (2 for usage errors).
+#include <elf.h>
+#include <gelf.h>
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <libelf.h>
+#include <sys/stat.h>
+
+#include <cstddef>
+#include <filesystem>
+#include <set>
+
+#include "gort/debug_layout.h"
+#include "gort/inspect/error.h"
+#include "gort/inspect/snapshot.h"
+#include "gort/inspect/target.h"
+#include "inspect_testing.h"
+
+namespace {
+
+using namespace inspect_testing;
+
+// ---- A small JSON reader: the CLI's --json output must parse ----
+
+struct Json {
+  enum Kind { Null, Bool, Number, String, Array, Object } kind = Null;
+  bool b = false;
+  double num = 0;
+  std::string str;
+  std::vector<Json> arr;
+  std::vector<std::pair<std::string, Json>> obj;
+
+  const Json& operator[](const std::string& key) const {
+    static const Json null;
+    for (const auto& [k, v] : obj)
+      if (k == key) return v;
+    return null;
+  }
+  bool has(const std::string& key) const {
+    for (const auto& kv : obj)
+      if (kv.first == key) return true;
+    return false;
+  }
+  // The CLI writes addresses as "0x..." strings.
+  std::uint64_t hex() const { return std::stoull(str, nullptr, 16); }
+};
+
+class JsonParser {
+ public:
+  explicit JsonParser(const std::string& s) : s_(s) {}
+  // Throws std::runtime_error naming the offset of the first error.
+  Json parse() {
+    Json v = value();
+    ws();
+    if (i_ != s_.size()) fail("trailing text");
+    return v;
+  }
+
+ private:
+  [[noreturn]] void fail(const char* what) { throw std::runtime_error(std::string(what) + " at " + std::to_string(i_)); }
+  void ws() {
+    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
+  }
+  bool eat(char c) {
+    ws();
+    if (i_ < s_.size() && s_[i_] == c) {
+      ++i_;
+      return true;
+    }
+    return false;
+  }
+  void expect(char c) {
+    if (!eat(c)) fail("unexpected character");
+  }
+  std::string string() {
+    expect('"');
+    std::string out;
+    while (i_ < s_.size() && s_[i_] != '"') {
+      char c = s_[i_++];
+      if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      if (i_ >= s_.size()) fail("bad escape");
+      char e = s_[i_++];
+      switch (e) {
+        case 'n': out += '\n'; break;
+        case 't': out += '\t'; break;
+        case 'r': out += '\r'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'u':
+          if (i_ + 4 > s_.size()) fail("bad \\u escape");
+          out += static_cast<char>(std::stoi(s_.substr(i_, 4), nullptr, 16));  // ASCII is all the CLI escapes
+          i_ += 4;
+          break;
+        case '"': case '\\': case '/': out += e; break;
+        default: fail("bad escape");
+      }
+    }
+    expect('"');
+    return out;
+  }
+  Json value() {
+    ws();
+    Json v;
+    if (i_ >= s_.size()) fail("unexpected end");
+    char c = s_[i_];
+    if (c == '{') {
+      ++i_;
+      v.kind = Json::Object;
+      if (eat('}')) return v;
+      do {
+        ws();
+        std::string k = string();
+        expect(':');
+        v.obj.emplace_back(k, value());
+      } while (eat(','));
+      expect('}');
+    } else if (c == '[') {
+      ++i_;
+      v.kind = Json::Array;
+      if (eat(']')) return v;
+      do v.arr.push_back(value());
+      while (eat(','));
+      expect(']');
+    } else if (c == '"') {
+      v.kind = Json::String;
+      v.str = string();
+    } else if (s_.compare(i_, 4, "true") == 0 || s_.compare(i_, 5, "false") == 0) {
+      v.kind = Json::Bool;
+      v.b = c == 't';
+      i_ += v.b ? 4 : 5;
+    } else if (s_.compare(i_, 4, "null") == 0) {
+      i_ += 4;
+    } else {
+      std::size_t used = 0;
+      v.kind = Json::Number;
+      try {
+        v.num = std::stod(s_.substr(i_, 32), &used);
+      } catch (const std::exception&) {
+        fail("bad value");
+      }
+      i_ += used;
+    }
+    return v;
+  }
+
+  const std::string& s_;
+  std::size_t i_ = 0;
+};
+
+// ---- What the CLI prints ----
+
+// `  Goroutine 7 - User: file:42 worker (0x55d0c1e2a1b3) [chan receive]`
+// or `... (thread 1234)` for a running one; -t adds frame lines below it.
+struct GLine {
+  long long id = 0;
+  std::string file, func, pc, status;  // status: the bracketed text, or "" if running
+  int line = 0;
+  pid_t thread = 0;
+  std::vector<std::string> frames;  // the function of each -t frame
+};
+
+std::vector<GLine> parse_goroutines(const std::string& out) {
+  static const std::regex g(R"(^  Goroutine (\d+) - User: (.+):(\d+) (.+) \((0x[0-9a-f]+)\) (\[(.*)\]|\(thread (\d+)\))$)");
+  static const std::regex frame(R"(^\t\d+  0x[0-9a-f]{16} in (.+)$)");
+  std::vector<GLine> gs;
+  for (const std::string& l : lines(out)) {
+    std::smatch m;
+    if (std::regex_match(l, m, g)) {
+      GLine x;
+      x.id = std::stoll(m[1]);
+      x.file = m[2];
+      x.line = std::stoi(m[3]);
+      x.func = m[4];
+      x.pc = m[5];
+      x.status = m[7];
+      if (m[8].matched) x.thread = std::stoi(m[8]);
+      gs.push_back(x);
+    } else if (std::regex_match(l, m, frame) && !gs.empty()) {
+      gs.back().frames.push_back(m[1]);
+    }
+  }
+  return gs;
+}
+
+// "sleeper()" -> "sleeper": JSON has the full names, the text short ones.
+std::string short_name(const std::string& f) {
+  std::size_t paren = f.find('(');
+  return paren == std::string::npos || f.back() != ')' ? f : f.substr(0, paren);
+}
+
+bool has_frame(const GLine& g, const std::string& fn) {
+  return std::find(g.frames.begin(), g.frames.end(), fn) != g.frames.end();
+}
+
+// Whether g's state is one of a role's states ("running|runnable").
+bool in_states(const GLine& g, const std::string& states) {
+  std::string s = g.thread != 0 ? "running" : g.status;
+  if (s == "preempted") s = "runnable";  // asynchronously preempted: runnable again once resumed
+  std::istringstream in(states);
+  for (std::string one; std::getline(in, one, '|');)
+    if (one == s) return true;
+  return false;
+}
+
+// The listing matches the inspectee's own account: the total, and per
+// role how many goroutines show its function in one of its states.
+void expect_matches(const std::vector<GLine>& gs, const Expectations& want, const std::string& text) {
+  EXPECT_EQ(static_cast<int>(gs.size()), want.goroutines) << text;
+  for (const Expectations::Role& r : want.roles) {
+    int n = 0;
+    for (const GLine& g : gs) {
+      // The function, or a lambda in it (blocking_reader's system call).
+      if (g.func != r.fn && g.func.rfind(r.fn + "::{lambda}", 0) != 0) continue;
+      ++n;
+      EXPECT_TRUE(in_states(g, r.states)) << "goroutine " << g.id << " (" << r.fn << ") is [" << g.status
+                                          << "], expected " << r.states << "\n" << text;
+      EXPECT_NE(g.file.find("examples/inspectee.cpp"), std::string::npos) << text;
+    }
+    EXPECT_EQ(n, r.count) << r.fn << "\n" << text;
+  }
+}
+
+std::set<pid_t> tasks(pid_t pid) {
+  std::set<pid_t> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec))
+    out.insert(std::stoi(e.path().filename().string()));
+  return out;
+}
+
+// A field of /proc/PID/task/TID/status ("State", "TracerPid").
+std::string task_status(pid_t pid, pid_t tid, const std::string& field) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status");
+  for (std::string l; std::getline(f, l);)
+    if (l.rfind(field + ":", 0) == 0) {
+      std::size_t b = l.find_first_not_of(" \t", field.size() + 1);
+      return b == std::string::npos ? "" : l.substr(b);
+    }
+  return "";
+}
+
+void expect_one_error_line(const Result& r, int status, const std::string& contains) {
+  EXPECT_EQ(r.status, status) << r.out << r.err;
+  EXPECT_EQ(r.out, "");
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line: " << r.err;
+  EXPECT_EQ(r.err.rfind("gort", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(contains), std::string::npos) << r.err;
+}
+
+Result gort(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {GORT_CLI};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv);
+}
+
+class InspectCli : public InspecteeTest {
+ protected:
+  // gort goroutines, parsed; fails the test if it did not succeed.
+  std::vector<GLine> goroutines(std::vector<std::string> extra, std::string* text = nullptr) {
+    std::vector<std::string> args = {"goroutines", pid()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    Result r = gort(args);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    EXPECT_NE(r.out.find("\n[" + std::to_string(want_.goroutines) + " goroutines]\n"), std::string::npos) << r.out;
+    if (text) *text = r.out;
+    return parse_goroutines(r.out);
+  }
+
+  // No thread of the inspectee is stopped or traced (after --stop).
+  void expect_running_untraced() {
+    for (pid_t tid : tasks(want_.pid)) {
+      EXPECT_EQ(task_status(want_.pid, tid, "TracerPid"), "0") << "thread " << tid << " still traced";
+      std::string state = task_status(want_.pid, tid, "State");
+      EXPECT_TRUE(state.rfind("R", 0) == 0 || state.rfind("S", 0) == 0) << "thread " << tid << ": " << state;
+    }
+  }
+
+  // The first goroutine shown running fn.
+  static const GLine* find(const std::vector<GLine>& gs, const std::string& fn) {
+    for (const GLine& g : gs)
+      if (g.func == fn) return &g;
+    return nullptr;
+  }
+};
+
+const char* const kParkedRoles[] = {"sleeper", "mutex_waiter", "wg_waiter", "chan_receiver", "chan_sender", "selector"};
+
+TEST_F(InspectCli, GoroutinesListsWhatTheInspecteeAnnounces) {
+  std::string text;
+  std::vector<GLine> gs = goroutines({}, &text);
+  expect_matches(gs, want_, text);
+  std::set<pid_t> live = tasks(want_.pid);
+  for (const GLine& g : gs)
+    if (g.thread != 0) {
+      EXPECT_TRUE(live.count(g.thread)) << "goroutine " << g.id << " on thread " << g.thread;
+    }
+  // IDs from 1, in order, each once.
+  for (std::size_t i = 0; i < gs.size(); ++i) EXPECT_EQ(gs[i].id, static_cast<long long>(i + 1)) << text;
+}
+
+TEST_F(InspectCli, BacktracesOfParkedGoroutinesReachTheirStartFunction) {
+  std::string text;
+  std::vector<GLine> gs = goroutines({"-t", "30"}, &text);
+  expect_matches(gs, want_, text);
+  for (const GLine& g : gs) {
+    if (g.thread != 0 || g.status == "runnable" || g.status == "preempted") continue;
+    EXPECT_TRUE(has_frame(g, g.func)) << "goroutine " << g.id << "\n" << text;
+    if (g.func != "inspectee_main") {
+      EXPECT_TRUE(has_frame(g, "gort_gostart")) << "goroutine " << g.id << "\n" << text;
+    }
+  }
+}
+
+TEST_F(InspectCli, GroupCountsIdenticalStacks) {
+  Result r = gort({"goroutines", pid(), "--group"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  // The three sleepers park at the same place, so do the two senders.
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"((^|\n)3 goroutines \[sleep\]: Goroutine \d+ - User: .*:\d+ sleeper )")))
+      << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"((^|\n)2 goroutines \[chan send\]: Goroutine \d+ - User: .* chan_sender )")))
+      << r.out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(\n\[(\d+) goroutines, (\d+) groups\]\n$)"))) << r.out;
+  EXPECT_EQ(std::stoi(m[1]), want_.goroutines);
+  EXPECT_LT(std::stoi(m[2]), want_.goroutines);
+}
+
+TEST_F(InspectCli, JsonParsesAndEveryParkedGobufIsInsideItsStack) {
+  Result r = gort({"goroutines", pid(), "--json", "-t", "20"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  Json doc;
+  ASSERT_NO_THROW(doc = JsonParser(r.out).parse()) << r.out;
+  EXPECT_EQ(doc["target"].str, "process " + pid());
+  const Json& gs = doc["goroutines"];
+  ASSERT_EQ(static_cast<int>(gs.arr.size()), want_.goroutines) << r.out;
+  std::map<std::string, int> by_user;
+  for (const Json& g : gs.arr) {
+    std::string id = std::to_string(static_cast<long long>(g["id"].num));
+    std::string user = short_name(g["user"]["func"].str);
+    by_user[user]++;
+    std::uint64_t lo = g["stack"]["lo"].hex(), hi = g["stack"]["hi"].hex();
+    EXPECT_LT(lo, hi) << id;
+    if (g["status"].str == "running" || g["status"].str == "syscall") continue;
+    std::uint64_t sp = g["gobuf"]["sp"].hex();
+    EXPECT_GE(sp, lo) << "goroutine " << id;
+    EXPECT_LT(sp, hi) << "goroutine " << id;
+    // The gobuf pc is where the G resumes: the first frame of its stack.
+    ASSERT_FALSE(g["frames"].arr.empty()) << id;
+    EXPECT_EQ(g["frames"].arr[0]["pc"].str, g["gobuf"]["pc"].str) << "goroutine " << id;
+    if (g["status"].str == "waiting") {
+      EXPECT_FALSE(g["waitreason"].str.empty()) << id;
+      // Started by the same function it is parked in (main's start is
+      // gort::run's wrapper).
+      if (user != "inspectee_main") {
+        EXPECT_EQ(short_name(g["start"]["func"].str), user) << id;
+      }
+    }
+  }
+  for (const Expectations::Role& role : want_.roles) EXPECT_EQ(by_user[role.fn], role.count) << role.fn;
+}
+
+TEST_F(InspectCli, GoroutineShowsEachKindOfParkedGoroutineInFull) {
+  std::vector<GLine> gs = goroutines({});
+  for (const char* fn : kParkedRoles) {
+    const GLine* g = find(gs, fn);
+    ASSERT_NE(g, nullptr) << fn;
+    Result r = gort({"goroutine", pid(), std::to_string(g->id)});
+    ASSERT_EQ(r.status, 0) << r.err;
+    const std::string& o = r.out;
+    EXPECT_EQ(o.rfind("Goroutine " + std::to_string(g->id) + ":\n", 0), 0u) << o;
+    EXPECT_NE(o.find("\tStatus:     waiting [" + g->status), std::string::npos) << o;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(o, m, std::regex(R"(\tGobuf:      sp=(0x[0-9a-f]+) pc=(0x[0-9a-f]+) bp=0x[0-9a-f]+\n)")))
+        << o;
+    std::uint64_t sp = std::stoull(m[1], nullptr, 16);
+    std::string pc = m[2];
+    ASSERT_TRUE(std::regex_search(o, m, std::regex(R"(\tStack:      \[(0x[0-9a-f]+), (0x[0-9a-f]+)\) \d+ KiB)"))) << o;
+    EXPECT_GE(sp, std::stoull(m[1], nullptr, 16)) << o;
+    EXPECT_LT(sp, std::stoull(m[2], nullptr, 16)) << o;
+    EXPECT_NE(o.find("\tM:          none\n"), std::string::npos) << o;
+    EXPECT_NE(o.find("\tCreated by: inspectee_main at "), std::string::npos) << o;
+    EXPECT_NE(o.find(std::string("\tStart:      ") + fn + " at "), std::string::npos) << o;
+    // The backtrace starts at the gobuf's pc and passes through fn.
+    ASSERT_TRUE(std::regex_search(o, m, std::regex(R"(Backtrace:\n\t0  0x0*([0-9a-f]+) in )"))) << o;
+    EXPECT_EQ("0x" + m[1].str(), pc) << o;
+    EXPECT_NE(o.find(std::string(" in ") + fn + "\n"), std::string::npos) << o;
+  }
+}
+
+TEST_F(InspectCli, GoroutineOfMainHasNoCreator) {
+  Result r = gort({"goroutine", pid(), "1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("\tStatus:     waiting [sleep"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("Created by"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" in inspectee_main\n"), std::string::npos) << r.out;
+}
+
+TEST_F(InspectCli, ThreadsProcsAndSchedDescribeTheScheduler) {
+  Result t = gort({"threads", pid()});
+  ASSERT_EQ(t.status, 0) << t.err;
+  static const std::regex mline(R"(^  M(\d+) thread (\d+)( sysmon)?: p=(-?\d+) curg=(-?\d+) spinning=(true|false) .*)");
+  std::set<pid_t> live = tasks(want_.pid);
+  std::set<int> ps;
+  int ms = 0, sysmons = 0;
+  for (const std::string& l : lines(t.out)) {
+    std::smatch m;
+    if (!std::regex_match(l, m, mline)) continue;
+    ++ms;
+    if (m[3].matched) ++sysmons;
+    if (l.find("(exited)") == std::string::npos && l.find("(starting") == std::string::npos) {
+      EXPECT_TRUE(live.count(std::stoi(m[2]))) << l;
+    }
+    int p = std::stoi(m[4]);
+    if (p >= 0) {
+      EXPECT_LT(p, want_.gomaxprocs) << l;
+      EXPECT_TRUE(ps.insert(p).second) << "P" << p << " on two Ms\n" << t.out;
+    }
+  }
+  EXPECT_EQ(sysmons, 1) << t.out;
+  EXPECT_GE(ms, want_.gomaxprocs + 1) << t.out;
+  EXPECT_NE(t.out.find("\n[" + std::to_string(ms) + " threads]\n"), std::string::npos) << t.out;
+
+  Result p = gort({"procs", pid()});
+  ASSERT_EQ(p.status, 0) << p.err;
+  int prows = 0;
+  for (const std::string& l : lines(p.out))
+    if (std::regex_match(l, std::regex(R"(^  P\d+ \w+: m=-?\d+ schedtick=\d+ .*)"))) ++prows;
+  EXPECT_EQ(prows, want_.gomaxprocs) << p.out;
+  EXPECT_TRUE(std::regex_search(p.out, std::regex(R"(\n\[2 procs, global runqueue \d+\]\n$)"))) << p.out;
+
+  Result s = gort({"sched", pid()});
+  ASSERT_EQ(s.status, 0) << s.err;
+  EXPECT_TRUE(std::regex_search(s.out, std::regex(R"(^SCHED \d+ms: gomaxprocs=2 idleprocs=\d+ threads=\d+ )"))) << s.out;
+  std::map<std::string, int> reasons;
+  int grows = 0;
+  for (const std::string& l : lines(s.out)) {
+    std::smatch m;
+    if (!std::regex_match(l, m, std::regex(R"(^  G\d+: status=(\d+)\(([^)]*)\) m=-?\d+ lockedm=-?\d+$)"))) continue;
+    ++grows;
+    if (m[1] == "4") reasons[m[2]]++;
+  }
+  EXPECT_EQ(grows, want_.goroutines) << s.out;
+  for (const auto& [state, n] : want_.by_state)
+    if (state != "running|runnable" && state != "syscall") {
+      EXPECT_EQ(reasons[state], n) << state << "\n" << s.out;
+    }
+}
+
+TEST_F(InspectCli, StopShowsRunningStacksAndLeavesTheTargetRunning) {
+  std::string text;
+  std::vector<GLine> gs = goroutines({"--stop", "-t", "30"}, &text);
+  expect_matches(gs, want_, text);
+  int running = 0;
+  for (const GLine& g : gs) {
+    if (g.thread == 0) continue;
+    ++running;
+    // Stopped, a running G's stack is read from its thread's registers.
+    EXPECT_FALSE(g.frames.empty()) << "goroutine " << g.id << "\n" << text;
+    EXPECT_TRUE(has_frame(g, g.func)) << "goroutine " << g.id << "\n" << text;
+  }
+  // Usually the spinners, but both Ms may be between goroutines just then.
+  EXPECT_LE(running, want_.gomaxprocs) << text;
+  expect_running_untraced();
+
+  // threads --stop adds each thread's pc.
+  Result t = gort({"threads", pid(), "--stop"});
+  ASSERT_EQ(t.status, 0) << t.err;
+  int stopped = 0;
+  for (const std::string& l : lines(t.out)) {
+    if (l.rfind("  M", 0) != 0 || l.find("(exited)") != std::string::npos || l.find("(starting") != std::string::npos)
+      continue;
+    ++stopped;
+    EXPECT_TRUE(std::regex_search(l, std::regex(R"(state=t \(tracing stop\) at 0x[0-9a-f]+ )"))) << l;
+  }
+  EXPECT_GE(stopped, want_.gomaxprocs + 1) << t.out;
+  expect_running_untraced();
+}
+
+TEST_F(InspectCli, CoreFileShowsTheSameGoroutines) {
+  std::string dir = make_temp_dir("inspect_cli_test");
+  ASSERT_FALSE(dir.empty());
+  std::string skip, error;
+  std::string core = make_core(want_.pid, dir, &skip, &error);
+  inspectee_->kill_and_reap();
+  struct Cleanup {
+    std::string d;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(d, ec);
+    }
+  } cleanup{dir};
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  ASSERT_TRUE(error.empty()) << error;
+
+  Result r = gort({"goroutines", "--core", core, "--exe", GORT_INSPECTEE, "-t", "30"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::vector<GLine> gs = parse_goroutines(r.out);
+  expect_matches(gs, want_, r.out);
+  for (const GLine& g : gs) {
+    if (g.status == "runnable" || g.status == "preempted" || g.status == "syscall") continue;
+    // Parked or running (registers from the core's thread notes): a full stack.
+    EXPECT_TRUE(has_frame(g, g.func)) << "goroutine " << g.id << "\n" << r.out;
+  }
+  const GLine* mw = find(gs, "mutex_waiter");
+  ASSERT_NE(mw, nullptr);
+  Result one = gort({"goroutine", "--core", core, "--exe", GORT_INSPECTEE, std::to_string(mw->id)});
+  ASSERT_EQ(one.status, 0) << one.err;
+  EXPECT_NE(one.out.find("\tStatus:     waiting [sync.Mutex.Lock]\n"), std::string::npos) << one.out;
+  EXPECT_NE(one.out.find(" in mutex_waiter\n"), std::string::npos) << one.out;
+}
+
+// ---- Bad input ----
+
+TEST_F(InspectCli, NoSuchGoroutine) {
+  expect_one_error_line(gort({"goroutine", pid(), "999999"}), 1, "has no goroutine 999999");
+  expect_one_error_line(gort({"goroutine", pid(), "seven"}), 2, "'seven' is not a goroutine ID");
+}
+
+TEST(InspectCliBadTarget, NoTarget) {
+  for (const char* cmd : {"goroutines", "goroutine", "threads", "procs", "sched"})
+    expect_one_error_line(gort({cmd}), 2, "");
+}
+
+TEST(InspectCliBadTarget, NoSuchProcess) {
+  // pid_max itself is never a process ID (they stay below it).
+  std::ifstream f("/proc/sys/kernel/pid_max");
+  long pid_max = 0;
+  ASSERT_TRUE(f >> pid_max);
+  for (const char* cmd : {"goroutines", "threads", "procs", "sched"})
+    expect_one_error_line(gort({cmd, std::to_string(pid_max)}), 1, "no such process " + std::to_string(pid_max));
+}
+
+TEST(InspectCliBadTarget, NotAGortProgram) {
+  int in[2];
+  ASSERT_EQ(pipe2(in, O_CLOEXEC), 0);
+  Process cat({"/bin/cat"}, {}, in[0]);
+  close(in[0]);
+  // cat echoes a line once it runs its own code (not the exec in progress).
+  ASSERT_EQ(write(in[1], "x\n", 2), 2);
+  ASSERT_TRUE(cat.read_until([](const std::string& s) { return s == "x\n"; }));
+  std::string p = std::to_string(cat.pid());
+  expect_one_error_line(gort({"goroutines", p}), 1, "is not a gort program");
+  expect_one_error_line(gort({"goroutines", p, "--stop"}), 1, "is not a gort program");
+  EXPECT_EQ(task_status(cat.pid(), cat.pid(), "TracerPid"), "0");
+  close(in[1]);
+}
+
+TEST(InspectCliBadTarget, ZombieSaysItExited) {
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  // Not reaped yet: a zombie until waitpid below. Wait until it is one.
+  siginfo_t si{};
+  ASSERT_EQ(waitid(P_PID, static_cast<id_t>(child), &si, WEXITED | WNOWAIT), 0);
+  expect_one_error_line(gort({"goroutines", std::to_string(child)}), 1, "has exited");
+  int st;
+  waitpid(child, &st, 0);
+}
+
+TEST_F(InspectCli, TargetExitingBetweenReadsIsOneError) {
+  auto target = gort::inspect::open_process(want_.pid, false);
+  inspectee_->kill_and_reap();
+  try {
+    gort::inspect::read_snapshot(*target);
+    FAIL() << "read a snapshot of a process that is gone";
+  } catch (const gort::inspect::Error& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("process " + pid() + " exited while being read"), std::string::npos) << what;
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+  }
+}
+
+// A copy of the inspectee whose debug descriptor says another version.
+std::string copy_with_descriptor_version(const std::string& dir, std::uint32_t version) {
+  std::string out = dir + "/inspectee-v" + std::to_string(version);
+  std::filesystem::copy_file(GORT_INSPECTEE, out, std::filesystem::copy_options::overwrite_existing);
+  int fd = open(out.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return {};
+  elf_version(EV_CURRENT);
+  Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
+  std::size_t shstrndx = 0;
+  off_t at = -1;
+  if (elf != nullptr && elf_getshdrstrndx(elf, &shstrndx) == 0) {
+    for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+      GElf_Shdr sh;
+      const char* name = gelf_getshdr(scn, &sh) ? elf_strptr(elf, shstrndx, sh.sh_name) : nullptr;
+      if (name && std::string(name) == ".gort_debug")
+        at = static_cast<off_t>(sh.sh_offset + offsetof(gort_debug_descriptor, version));
+    }
+  }
+  if (elf) elf_end(elf);
+  bool ok = at >= 0 && pwrite(fd, &version, sizeof version, at) == sizeof version;
+  close(fd);
+  return ok ? out : std::string();
+}
+
+TEST(InspectCliBadTarget, AnotherDescriptorVersionNamesBoth) {
+  std::string dir = make_temp_dir("inspect_cli_test");
+  ASSERT_FALSE(dir.empty());
+  std::string exe = copy_with_descriptor_version(dir, GORT_DEBUG_VERSION + 41);
+  ASSERT_FALSE(exe.empty()) << "no .gort_debug section in " << GORT_INSPECTEE;
+  {
+    Process p({exe}, {{"GOMAXPROCS", "2"}});
+    ASSERT_TRUE(p.read_until([](const std::string& s) { return s.find("\nready\n") != std::string::npos; })) << p.out();
+    std::string v = std::to_string(GORT_DEBUG_VERSION + 41), ours = std::to_string(GORT_DEBUG_VERSION);
+    Result r = gort({"goroutines", std::to_string(p.pid())});
+    expect_one_error_line(r, 1, "of version " + v + "; this gort reads version " + ours);
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+// gort as an unprivileged user against the inspectee (ours, as root): the
+// message says what to do. Needs root, to be able to become someone else.
+TEST_F(InspectCli, PermissionDeniedSaysWhatToDo) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run gort as another user";
+  int out = memfd_create("out", MFD_CLOEXEC), err = memfd_create("err", MFD_CLOEXEC);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    dup2(out, 1);
+    dup2(err, 2);
+    if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(126);
+    execl(GORT_CLI, GORT_CLI, "goroutines", std::to_string(want_.pid).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int st = 0;
+  waitpid(child, &st, 0);
+  Result r;
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  r.out = slurp_fd(out);
+  r.err = slurp_fd(err);
+  close(out);
+  close(err);
+  if (r.status == 127 || r.status == 126) GTEST_SKIP() << "user 65534 cannot run " << GORT_CLI;
+  expect_one_error_line(r, 1, "cannot read process " + pid());
+  EXPECT_TRUE(r.err.find("ptrace_scope") != std::string::npos || r.err.find("run gort as") != std::string::npos)
+      << r.err;
+}
+
+TEST(InspectCliHelp, EveryCommandHasHelp) {
+  for (const char* cmd : {"elf", "goroutines", "goroutine", "threads", "procs", "sched", "top"}) {
+    Result r = gort({cmd, "--help"});
+    EXPECT_EQ(r.status, 0) << cmd << ": " << r.err;
+    EXPECT_EQ(r.out.rfind(std::string("Usage: gort ") + cmd + " ", 0), 0u) << r.out;
+  }
+  Result r = gort({"--help"});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("goroutines"), std::string::npos);
+  expect_one_error_line(gort({"frobnicate"}), 2, "frobnicate");
+}
+
+}  // namespace

@@ -1,0 +1,351 @@
+// What the inspector's suites share: child processes (examples/inspectee as
+// the target, the gort CLI as a user runs it), what the inspectee announces
+// it will show, and a fixture that starts it. Every wait is for output or an
+// exit, bounded by a deadline that only turns a hang into a failure.
+#pragma once
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gort/inspect/snapshot.h"
+#include "gort/inspect/target.h"
+
+extern char** environ;
+
+namespace inspect_testing {
+
+using Clock = std::chrono::steady_clock;
+// Generous: only a hang reaches it (sanitizer builds on a busy machine are slow).
+inline constexpr auto kDeadline = std::chrono::seconds(90);
+
+// Our environment without the runtime's variables, plus `set`.
+inline std::vector<std::string> child_env(const std::map<std::string, std::string>& set) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    std::string key = kv.substr(0, kv.find('='));
+    if (key == "GOMAXPROCS" || key == "GORTDEBUG" || key == "GOTRACEBACK" || set.count(key)) continue;
+    env.push_back(kv);
+  }
+  for (const auto& [k, v] : set) env.push_back(k + "=" + v);
+  return env;
+}
+
+inline int remaining_ms(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return left < 0 ? 0 : static_cast<int>(left);
+}
+
+// A child process whose fds 0, 1, 2 are given (-1: a new pipe for 1 and 2,
+// /dev/null for 0). Killed and reaped by the destructor whatever happened.
+class Process {
+ public:
+  Process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, int in_fd = -1,
+          int out_fd = -1, int err_fd = -1) {
+    int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
+    if (out_fd < 0 && pipe2(out_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
+    if (err_fd < 0 && pipe2(err_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (in_fd >= 0) posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+    else posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out_fd >= 0 ? out_fd : out_pipe[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err_fd >= 0 ? err_fd : err_pipe[1], 2);
+    std::vector<std::string> envs = child_env(env);
+    std::vector<char*> cargv, cenv;
+    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+    cargv.push_back(nullptr);
+    for (const auto& e : envs) cenv.push_back(const_cast<char*>(e.c_str()));
+    cenv.push_back(nullptr);
+    int rc = posix_spawn(&pid_, cargv[0], &fa, nullptr, cargv.data(), cenv.data());
+    posix_spawn_file_actions_destroy(&fa);
+    for (int fd : {out_pipe[1], err_pipe[1]})
+      if (fd >= 0) close(fd);
+    out_ = out_pipe[0];
+    err_ = err_pipe[0];
+    if (rc != 0) {
+      pid_ = -1;
+      for (int fd : {out_, err_})
+        if (fd >= 0) close(fd);
+      throw std::runtime_error("posix_spawn " + argv[0] + ": " + std::strerror(rc));
+    }
+  }
+  ~Process() {
+    kill_and_reap();
+    for (int fd : {out_, err_})
+      if (fd >= 0) close(fd);
+  }
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  const std::string& out() const { return out_text_; }
+  const std::string& err() const { return err_text_; }
+  int status() const { return status_; }
+
+  // Reads stdout (and stderr) until done(stdout) holds; false at EOF or
+  // the deadline.
+  bool read_until(const std::function<bool(const std::string&)>& done) {
+    const auto deadline = Clock::now() + kDeadline;
+    while (!done(out_text_)) {
+      if (!pump(deadline)) return done(out_text_);
+    }
+    return true;
+  }
+
+  // Reads both pipes to EOF and reaps the child; false if it had to be
+  // killed at the deadline.
+  bool finish() {
+    const auto deadline = Clock::now() + kDeadline;
+    while (pump(deadline)) {
+    }
+    bool in_time = Clock::now() < deadline;
+    if (!in_time) kill(pid_, SIGKILL);
+    reap();
+    return in_time;
+  }
+
+  // SIGKILL, then reaped: afterwards the PID is gone (not a zombie).
+  void kill_and_reap() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    reap();
+  }
+
+  void reap() {
+    if (pid_ <= 0) return;
+    while (waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+  }
+
+ private:
+  // One poll over the open pipes; false when both are at EOF or at the deadline.
+  bool pump(Clock::time_point deadline) {
+    pollfd fds[2];
+    int n = 0;
+    if (out_ >= 0) fds[n++] = {out_, POLLIN, 0};
+    if (err_ >= 0) fds[n++] = {err_, POLLIN, 0};
+    if (n == 0) return false;
+    int r = poll(fds, static_cast<nfds_t>(n), remaining_ms(deadline));
+    if (r < 0 && errno == EINTR) return true;
+    if (r <= 0) return false;
+    for (int i = 0; i < n; ++i) {
+      if (fds[i].revents == 0) continue;
+      char buf[4096];
+      ssize_t got = read(fds[i].fd, buf, sizeof buf);
+      bool is_out = fds[i].fd == out_;
+      if (got > 0) {
+        (is_out ? out_text_ : err_text_).append(buf, static_cast<std::size_t>(got));
+      } else if (got == 0 || errno != EINTR) {
+        close(fds[i].fd);
+        (is_out ? out_ : err_) = -1;
+      }
+    }
+    return true;
+  }
+
+  pid_t pid_ = -1;
+  int out_ = -1, err_ = -1;
+  int status_ = 0;
+  std::string out_text_, err_text_;
+};
+
+// What examples/inspectee announces before `ready`.
+struct Expectations {
+  pid_t pid = 0;
+  int gomaxprocs = 0;
+  int goroutines = 0;
+  std::map<std::string, int> by_state;  // "sleep" -> 4, "running|runnable" -> 6
+  struct Role {
+    std::string fn;  // the goroutines' function: "sleeper"
+    int count;
+    std::string states;  // "sleep", "running|runnable"
+  };
+  std::vector<Role> roles;
+};
+
+inline Expectations parse_expectations(const std::string& out) {
+  Expectations e;
+  std::istringstream in(out);
+  std::string line;
+  static const std::regex role(R"(^expect (\w+) (\d+) (.+)$)");
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (line.rfind("inspectee pid ", 0) == 0) e.pid = std::stoi(line.substr(14));
+    else if (line.rfind("expect gomaxprocs ", 0) == 0) e.gomaxprocs = std::stoi(line.substr(18));
+    else if (line.rfind("expect goroutines ", 0) == 0) e.goroutines = std::stoi(line.substr(18));
+    else if (std::regex_match(line, m, role)) {
+      e.by_state[m[3]] += std::stoi(m[2]);
+      e.roles.push_back({m[1], std::stoi(m[2]), m[3]});
+    }
+  }
+  return e;
+}
+
+
+struct Result {
+  int status = -1;  // exit status, or -1 if killed by a signal
+  std::string out, err;
+};
+
+inline std::string slurp_fd(int fd) {
+  std::string s;
+  lseek(fd, 0, SEEK_SET);
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR);)
+    if (n > 0) s.append(buf, static_cast<std::size_t>(n));
+  return s;
+}
+
+// Starts argv[0] (searched in PATH) with stdout and stderr in memfds, which
+// never fill up and block the child the way a pipe we do not drain would.
+inline pid_t spawn(const std::vector<std::string>& argv, int out_fd, int err_fd) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+  posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
+  pid_t pid = -1;
+  int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) ADD_FAILURE() << "cannot start " << argv[0] << ": " << std::strerror(rc);
+  return rc == 0 ? pid : -1;
+}
+
+inline Result run(const std::vector<std::string>& argv) {
+  Result r;
+  int out = memfd_create("out", MFD_CLOEXEC), err = memfd_create("err", MFD_CLOEXEC);
+  pid_t pid = spawn(argv, out, err);
+  if (pid > 0) {
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  }
+  r.out = slurp_fd(out);
+  r.err = slurp_fd(err);
+  close(out);
+  close(err);
+  return r;
+}
+
+
+inline std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> v;
+  std::size_t start = 0;
+  for (std::size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1)
+    v.push_back(text.substr(start, nl - start));
+  if (start < text.size()) v.push_back(text.substr(start));
+  return v;
+}
+
+// gcore -o DIR/core PID: the core is DIR/core.PID. Returns its path; sets
+// *skip if gcore is missing or may not attach (ptrace permission), *error
+// on any other failure.
+inline std::string make_core(pid_t pid, const std::string& dir, std::string* skip, std::string* error) {
+  const std::string log = dir + "/gcore.log";
+  std::vector<std::string> argv = {"gcore", "-o", dir + "/core", std::to_string(pid)};
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t g = -1;
+  int rc = posix_spawnp(&g, "gcore", &fa, nullptr, cargv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) {
+    *skip = std::string("cannot run gcore: ") + std::strerror(rc);
+    return {};
+  }
+  int status = 0;
+  while (::waitpid(g, &status, 0) < 0 && errno == EINTR) {
+  }
+  const std::string core = dir + "/core." + std::to_string(pid);
+  struct stat st;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && ::stat(core.c_str(), &st) == 0 && st.st_size > 0) return core;
+  std::ifstream logf(log);
+  std::string out((std::istreambuf_iterator<char>(logf)), std::istreambuf_iterator<char>());
+  if (out.find("ptrace") != std::string::npos || out.find("not permitted") != std::string::npos ||
+      out.find("Could not attach") != std::string::npos) {
+    *skip = "gcore cannot attach to the child: " + out;
+  } else {
+    *error = "gcore failed (status " + std::to_string(status) + "): " + out;
+  }
+  return {};
+}
+
+inline std::string make_temp_dir(const std::string& prefix) {
+  std::string tmpl = std::string(GORT_TESTS_BINARY_DIR) + "/" + prefix + ".XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) return {};
+  return tmpl;
+}
+
+// The inspectee, started with GOMAXPROCS=2 and read up to `ready`.
+class InspecteeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    inspectee_ = std::make_unique<Process>(std::vector<std::string>{GORT_INSPECTEE}, std::map<std::string, std::string>{
+                                                                                         {"GOMAXPROCS", "2"}});
+    ASSERT_TRUE(inspectee_->read_until([](const std::string& s) { return s.find("\nready\n") != std::string::npos; }))
+        << "inspectee not ready; stdout:\n"
+        << inspectee_->out();
+    want_ = parse_expectations(inspectee_->out());
+    ASSERT_EQ(want_.pid, inspectee_->pid());
+    ASSERT_EQ(want_.gomaxprocs, 2);
+    ASSERT_GT(want_.goroutines, 0);
+    ASSERT_EQ(want_.by_state["sleep"], 4) << "3 sleepers and main";
+    wait_for_main_asleep();
+  }
+  void TearDown() override { inspectee_.reset(); }
+
+  // Main prints `ready` and then goes to sleep: until it has, it is one
+  // goroutine short of the `sleep` the inspectee announces. Waits (through
+  // the inspector itself) until goroutine 1 sleeps.
+  void wait_for_main_asleep() {
+    auto target = gort::inspect::open_process(want_.pid, false);
+    const auto deadline = Clock::now() + kDeadline;
+    for (;;) {
+      gort::inspect::Snapshot s = gort::inspect::read_snapshot(*target);
+      const gort::inspect::GState* g = s.find_g(1);
+      if (g != nullptr && g->status == GORT_GWAITING && g->waitreason == "sleep") return;
+      ASSERT_LT(Clock::now(), deadline) << "goroutine 1 never went to sleep after `ready`";
+      std::this_thread::yield();
+    }
+  }
+
+  std::string pid() const { return std::to_string(want_.pid); }
+
+  std::unique_ptr<Process> inspectee_;
+  Expectations want_;
+};
+
+}  // namespace inspect_testing
