@@ -60,15 +60,15 @@ std::string wait_age(const GState& g, const Target& t) {
   return ", " + std::to_string(min) + (min == 1 ? " minute" : " minutes");
 }
 
-void print_frames(const std::vector<Frame>& frames, int depth) {
+void print_frames(std::FILE* out, const std::vector<Frame>& frames, int depth) {
   int i = 0;
   for (const Frame& f : frames) {
     if (i == depth) break;
-    std::printf("\t%d  0x%016" PRIx64 " in %s\n\t    at %s\n", i, f.pc, short_func(f.src.func).c_str(),
+    std::fprintf(out, "\t%d  0x%016" PRIx64 " in %s\n\t    at %s\n", i, f.pc, short_func(f.src.func).c_str(),
                 where(f.src).c_str());
     ++i;
   }
-  if (frames.empty()) std::printf("\t(stack unavailable: running on another thread; use --stop)\n");
+  if (frames.empty()) std::fprintf(out, "\t(stack unavailable: running on another thread; use --stop)\n");
 }
 
 std::string g_line(const GState& g, Stacks& st, const Target& t) {
@@ -116,14 +116,18 @@ void json_g(Json& j, const GState& g, Stacks& st, int depth) {
 int cmd_goroutines(int argc, char** argv) {
   Options o = parse_options(argc, argv, kOptStop | kOptJson | kOptStacks | kOptGroup, 0);
   auto target = open_target(o);
+  Output out(o.stop);
   Snapshot snap = read_snapshot(*target);
   Stacks st(*target, snap);
   st.prefetch(snap.gs);
   if (o.json) {
-    Json j(stdout);
-    j.begin_object().field("target", target->describe()).begin_array("goroutines");
-    for (const GState& g : snap.gs) json_g(j, g, st, o.depth);
-    j.end_array().end_object();
+    {
+      Json j(out.file());
+      j.begin_object().field("target", target->describe()).begin_array("goroutines");
+      for (const GState& g : snap.gs) json_g(j, g, st, o.depth);
+      j.end_array().end_object();
+    }
+    out.release(target);
     return 0;
   }
   if (o.group) {
@@ -142,22 +146,24 @@ int cmd_goroutines(int argc, char** argv) {
     }
     for (const auto& key : order) {
       const auto& gs = groups[key];
-      std::printf("%zu goroutine%s [%s]: %s\n", gs.size(), gs.size() == 1 ? "" : "s", key.first.c_str(),
+      std::fprintf(out.file(), "%zu goroutine%s [%s]: %s\n", gs.size(), gs.size() == 1 ? "" : "s", key.first.c_str(),
                   g_line(*gs.front(), st, *target).c_str());
-      if (o.depth > 0) print_frames(st.goroutine(*gs.front(), o.depth), o.depth);
+      if (o.depth > 0) print_frames(out.file(), st.goroutine(*gs.front(), o.depth), o.depth);
       std::string ids = "\tGoroutines:";
       for (std::size_t i = 0; i < gs.size() && i < 20; ++i) ids += " " + std::to_string(gs[i]->goid);
       if (gs.size() > 20) ids += " ...";
-      std::printf("%s\n", ids.c_str());
+      std::fprintf(out.file(), "%s\n", ids.c_str());
     }
-    std::printf("[%zu goroutines, %zu groups]\n", snap.gs.size(), order.size());
+    std::fprintf(out.file(), "[%zu goroutines, %zu groups]\n", snap.gs.size(), order.size());
+    out.release(target);
     return 0;
   }
   for (const GState& g : snap.gs) {
-    std::printf("  %s\n", g_line(g, st, *target).c_str());
-    if (o.depth > 0) print_frames(st.goroutine(g, o.depth), o.depth);
+    std::fprintf(out.file(), "  %s\n", g_line(g, st, *target).c_str());
+    if (o.depth > 0) print_frames(out.file(), st.goroutine(g, o.depth), o.depth);
   }
-  std::printf("[%zu goroutines]\n", snap.gs.size());
+  std::fprintf(out.file(), "[%zu goroutines]\n", snap.gs.size());
+  out.release(target);
   return 0;
 }
 
@@ -171,39 +177,44 @@ int cmd_goroutine(int argc, char** argv) {
       throw UsageError("'" + o.positional[0] + "' is not a goroutine ID");
   }
   auto target = open_target(o);
+  Output out(o.stop);
   Snapshot snap = read_snapshot(*target);
   const GState* g = snap.find_g(goid);
   if (g == nullptr) throw Error(target->describe() + " has no goroutine " + std::to_string(goid));
   Stacks st(*target, snap);
   if (o.json) {
-    Json j(stdout);
-    json_g(j, *g, st, 100);
+    {
+      Json j(out.file());
+      json_g(j, *g, st, 100);
+    }
+    out.release(target);
     return 0;
   }
-  std::printf("Goroutine %lld:\n", goid);
-  std::printf("\tStatus:     %s%s%s\n", gstatus_name(g->status),
+  std::fprintf(out.file(), "Goroutine %lld:\n", goid);
+  std::fprintf(out.file(), "\tStatus:     %s%s%s\n", gstatus_name(g->status),
               g->status == GORT_GWAITING ? (" [" + g->waitreason + wait_age(*g, *target) + "]").c_str() : "",
               g->preempt ? " (preemption requested)" : "");
-  std::printf("\tGobuf:      sp=0x%" PRIx64 " pc=0x%" PRIx64 " bp=0x%" PRIx64 "\n", g->sp, g->pc, g->bp);
+  std::fprintf(out.file(), "\tGobuf:      sp=0x%" PRIx64 " pc=0x%" PRIx64 " bp=0x%" PRIx64 "\n", g->sp, g->pc, g->bp);
   std::uint64_t size = g->stack_hi - g->stack_lo;
-  std::printf("\tStack:      [0x%" PRIx64 ", 0x%" PRIx64 ") %" PRIu64 " KiB%s", g->stack_lo, g->stack_hi, size / 1024,
+  std::fprintf(out.file(), "\tStack:      [0x%" PRIx64 ", 0x%" PRIx64 ") %" PRIu64 " KiB%s", g->stack_lo, g->stack_hi, size / 1024,
               g->guarded ? ", guard page below" : "");
   if (g->sp >= g->stack_lo && g->sp < g->stack_hi && g->status != GORT_GRUNNING)
-    std::printf(", %" PRIu64 " bytes in use at the switch", g->stack_hi - g->sp);
-  std::printf("\n");
-  if (g->m_id >= 0) std::printf("\tM:          %lld (thread %d)\n", static_cast<long long>(g->m_id), g->thread);
-  else std::printf("\tM:          none\n");
-  if (g->p_id >= 0) std::printf("\tP:          %d\n", g->p_id);
-  else std::printf("\tP:          none\n");
+    std::fprintf(out.file(), ", %" PRIu64 " bytes in use at the switch", g->stack_hi - g->sp);
+  std::fprintf(out.file(), "\n");
+  if (g->m_id >= 0) std::fprintf(out.file(), "\tM:          %lld (thread %d)\n", static_cast<long long>(g->m_id), g->thread);
+  else std::fprintf(out.file(), "\tM:          none\n");
+  if (g->p_id >= 0) std::fprintf(out.file(), "\tP:          %d\n", g->p_id);
+  else std::fprintf(out.file(), "\tP:          none\n");
   if (g->gopc != 0 && g->parentgoid != 0) {  // main has no creator, as in Go
     Frame c = st.location(g->gopc, false);
-    std::printf("\tCreated by: %s at %s in goroutine %lld\n", short_func(c.src.func).c_str(), where(c.src).c_str(),
+    std::fprintf(out.file(), "\tCreated by: %s at %s in goroutine %lld\n", short_func(c.src.func).c_str(), where(c.src).c_str(),
                 static_cast<long long>(g->parentgoid));
   }
   Frame s = st.start_location(*g);
-  std::printf("\tStart:      %s at %s (0x%" PRIx64 ")\n", short_func(s.src.func).c_str(), where(s.src).c_str(), s.pc);
-  std::printf("Backtrace:\n");
-  print_frames(st.goroutine(*g, 100), 100);
+  std::fprintf(out.file(), "\tStart:      %s at %s (0x%" PRIx64 ")\n", short_func(s.src.func).c_str(), where(s.src).c_str(), s.pc);
+  std::fprintf(out.file(), "Backtrace:\n");
+  print_frames(out.file(), st.goroutine(*g, 100), 100);
+  out.release(target);
   return 0;
 }
 

@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -110,6 +112,25 @@ std::unique_ptr<inspect::Target> open_target(const Options& o) {
     for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) ::sigaction(sig, &sa, nullptr);
   }
   return inspect::open_process(o.pid, o.stop);
+}
+
+Output::Output(bool buffered) {
+  if (!buffered) return;
+  f_ = open_memstream(&buf_, &len_);
+  if (f_ == nullptr) throw inspect::Error(std::string("cannot buffer the output: ") + std::strerror(errno));
+}
+
+Output::~Output() {
+  if (f_ != stdout) std::fclose(f_);
+  std::free(buf_);
+}
+
+void Output::release(std::unique_ptr<inspect::Target>& target) {
+  target.reset();
+  if (f_ == stdout) return;
+  std::fclose(f_);
+  f_ = stdout;
+  std::fwrite(buf_, 1, len_, stdout);
 }
 
 std::string short_func(const std::string& func) {

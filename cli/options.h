@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +38,27 @@ Options parse_options(int argc, char** argv, unsigned accepted, int npositional)
 // Opens the target the options name. Installs SIGINT/SIGTERM/SIGHUP
 // handlers that resume and detach a stopped process before the CLI dies.
 std::unique_ptr<inspect::Target> open_target(const Options& o);
+
+// Where a command writes. With --stop the output is made in memory while
+// the target is stopped and written only once release() has resumed it: a
+// slow reader of our stdout (a pager, a terminal far away) must not keep
+// the target stopped. Otherwise it is stdout itself. Output not released
+// (an error midway) is dropped: the error line is all the user sees.
+class Output {
+ public:
+  explicit Output(bool buffered);
+  ~Output();
+  Output(const Output&) = delete;
+  Output& operator=(const Output&) = delete;
+  std::FILE* file() const { return f_; }
+  // Resumes and detaches the target (closing it), then writes the output.
+  void release(std::unique_ptr<inspect::Target>& target);
+
+ private:
+  std::FILE* f_ = stdout;
+  char* buf_ = nullptr;
+  std::size_t len_ = 0;
+};
 
 // Function names as dlv shows them: without the parameter list
 // ("worker(int)" -> "worker").

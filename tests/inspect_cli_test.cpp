@@ -522,6 +522,61 @@ TEST_F(InspectCli, CoreFileShowsTheSameGoroutines) {
   EXPECT_NE(one.out.find(" in mutex_waiter\n"), std::string::npos) << one.out;
 }
 
+// The CLI interrupted while it holds the target stopped: it resumes and
+// detaches it before dying of the signal. To catch it in the act, the CLI
+// is itself stopped (SIGSTOP) once the target's threads are traced, and
+// only then sent SIGINT and SIGCONT; the handler runs before anything else
+// the CLI would do. If it had already finished reading, it is tried again.
+class InspectCliSignal : public InspecteeTest {
+ protected:
+  std::vector<std::string> inspectee_args() const override { return {"--goroutines", "3000"}; }
+};
+
+bool traced_by(pid_t target, pid_t tracer) {
+  for (pid_t tid : tasks(target))
+    if (task_status(target, tid, "TracerPid") == std::to_string(tracer)) return true;
+  return false;
+}
+
+TEST_F(InspectCliSignal, SigintWhileStoppedDetachesTheTarget) {
+  bool caught = false;
+  for (int attempt = 0; attempt < 20 && !caught; ++attempt) {
+    Process cli({GORT_CLI, "goroutines", pid(), "--stop", "-t", "100"}, {});
+    const auto deadline = Clock::now() + kDeadline;
+    bool exited = false;
+    while (!traced_by(want_.pid, cli.pid())) {
+      int st;
+      if (waitpid(cli.pid(), &st, WNOHANG) == cli.pid()) {  // done before we looked
+        exited = true;
+        break;
+      }
+      ASSERT_LT(Clock::now(), deadline) << "gort never stopped the target";
+      std::this_thread::yield();
+    }
+    if (exited) continue;
+    kill(cli.pid(), SIGSTOP);
+    int st = 0;
+    ASSERT_EQ(waitpid(cli.pid(), &st, WUNTRACED), cli.pid());
+    if (!WIFSTOPPED(st)) continue;      // it exited just before the SIGSTOP
+    caught = traced_by(want_.pid, cli.pid());  // still holding the target?
+    kill(cli.pid(), SIGINT);
+    kill(cli.pid(), SIGCONT);
+    ASSERT_TRUE(cli.finish());
+    if (!caught) continue;
+    EXPECT_TRUE(WIFSIGNALED(cli.status()) && WTERMSIG(cli.status()) == SIGINT) << "status " << cli.status();
+  }
+  if (!caught) GTEST_SKIP() << "gort finished reading before it could be interrupted, 20 times";
+  for (pid_t tid : tasks(want_.pid)) {
+    EXPECT_EQ(task_status(want_.pid, tid, "TracerPid"), "0") << "thread " << tid << " still traced";
+    std::string state = task_status(want_.pid, tid, "State");
+    EXPECT_TRUE(state.rfind("R", 0) == 0 || state.rfind("S", 0) == 0) << "thread " << tid << ": " << state;
+  }
+  // And it runs on: its goroutines are all still there.
+  Result r = gort({"goroutines", pid()});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("\n[" + std::to_string(want_.goroutines) + " goroutines]\n"), std::string::npos);
+}
+
 // ---- Bad input ----
 
 TEST_F(InspectCli, NoSuchGoroutine) {

@@ -313,8 +313,9 @@ inline std::string make_temp_dir(const std::string& prefix) {
 class InspecteeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    inspectee_ = std::make_unique<Process>(std::vector<std::string>{GORT_INSPECTEE}, std::map<std::string, std::string>{
-                                                                                         {"GOMAXPROCS", "2"}});
+    std::vector<std::string> argv = {GORT_INSPECTEE};
+    for (const std::string& a : inspectee_args()) argv.push_back(a);
+    inspectee_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{{"GOMAXPROCS", "2"}});
     ASSERT_TRUE(inspectee_->read_until([](const std::string& s) { return s.find("\nready\n") != std::string::npos; }))
         << "inspectee not ready; stdout:\n"
         << inspectee_->out();
@@ -326,6 +327,7 @@ class InspecteeTest : public ::testing::Test {
     wait_for_main_asleep();
   }
   void TearDown() override { inspectee_.reset(); }
+  virtual std::vector<std::string> inspectee_args() const { return {}; }
 
   // Main prints `ready` and then goes to sleep: until it has, it is one
   // goroutine short of the `sleep` the inspectee announces. Waits (through
