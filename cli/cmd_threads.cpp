@@ -22,7 +22,8 @@ const char kThreadsHelp[] =
     "Lists every M (OS thread) of a gort program: its id and kernel thread id, its P, the\n"
     "goroutine it runs, whether it is spinning, the runtime locks it holds, whether a\n"
     "preemption signal is in flight, and the kernel's state of the thread. With --stop\n"
-    "(or a core file) also the thread's pc and the function it is in.\n";
+    "(or a core file) also the thread's pc and the function it is in. Ms whose thread has\n"
+    "exited (idle for GORTDEBUG=idlethreadexit) are counted at the end; --json lists them.\n";
 
 const char kProcsHelp[] =
     "Usage: gort procs " GORT_TARGET_USAGE " [--json] [--stop]\n"
@@ -87,14 +88,20 @@ int cmd_threads(int argc, char** argv) {
     j.end_array().end_object();
     return 0;
   }
+  std::size_t exited = 0;
   for (const MState& m : snap.ms) {
+    // An M whose thread exited (idle for idlethreadexit) stays on allm;
+    // only --json lists it.
+    if (m.exited) {
+      ++exited;
+      continue;
+    }
     std::string role = m.sysmon ? " sysmon" : "";
     std::printf("  M%lld thread %d%s: p=%d curg=%lld spinning=%s blocked=%s locks=%d preemptoff=%d signal=%s",
                 static_cast<long long>(m.id), m.tid, role.c_str(), m.p_id, static_cast<long long>(m.curg_goid),
                 tf(m.spinning).c_str(), tf(m.blocked).c_str(), m.locks, m.preemptoff, signal_state(m).c_str());
     auto it = threads.find(m.tid);
-    if (m.exited) std::printf(" (exited)");
-    else if (m.tid == 0) std::printf(" (starting: its thread has not run yet)");
+    if (m.tid == 0) std::printf(" (starting: its thread has not run yet)");
     else if (it == threads.end()) std::printf(" (no such thread)");
     else {
       std::printf(" state=%s", it->second.state.empty() ? "?" : it->second.state.c_str());
@@ -106,7 +113,8 @@ int cmd_threads(int argc, char** argv) {
     }
     std::printf("\n");
   }
-  std::printf("[%zu threads]\n", snap.ms.size());
+  if (exited > 0) std::printf("[%zu threads, %zu exited]\n", snap.ms.size() - exited, exited);
+  else std::printf("[%zu threads]\n", snap.ms.size());
   return 0;
 }
 
