@@ -232,16 +232,10 @@ void read_pie(ElfInfo& e, Elf* elf) {
   }
 }
 
-// The symbol at e_entry: an exact match anywhere beats a symbol that merely
-// contains it; .symtab (complete) is searched before .dynsym (exports only),
-// and a global beats a local or weak one at the same address.
-void read_entry_symbol(ElfInfo& e, Elf* elf) {
-  if (e.e_entry == 0 || e.is_core()) return;
-  struct Best {
-    std::string name, table;
-    std::uint64_t value = 0;
-    int rank = -1;
-  } best;
+// Calls fn(sym, name, table) for each defined, named symbol of .symtab,
+// then of .dynsym, until fn returns false.
+template <class Fn>
+void for_each_symbol(Elf* elf, Fn fn) {
   for (std::uint32_t want : {SHT_SYMTAB, SHT_DYNSYM}) {
     for (Elf_Scn* scn = nullptr; (scn = elf_nextscn(elf, scn)) != nullptr;) {
       GElf_Shdr sh;
@@ -252,17 +246,35 @@ void read_entry_symbol(ElfInfo& e, Elf* elf) {
       for (std::size_t i = 1; i < n; ++i) {
         GElf_Sym sym;
         if (gelf_getsym(d, static_cast<int>(i), &sym) == nullptr) break;
-        int type = GELF_ST_TYPE(sym.st_info);
-        if (sym.st_shndx == SHN_UNDEF || (type != STT_FUNC && type != STT_NOTYPE && type != STT_GNU_IFUNC)) continue;
-        bool exact = sym.st_value == e.e_entry;
-        if (!exact && !(e.e_entry > sym.st_value && e.e_entry - sym.st_value < sym.st_size)) continue;
+        if (sym.st_shndx == SHN_UNDEF) continue;
         const char* name = elf_strptr(elf, sh.sh_link, sym.st_name);
         if (name == nullptr || *name == '\0') continue;
-        int rank = (exact ? 4 : 0) + (want == SHT_SYMTAB ? 2 : 0) + (GELF_ST_BIND(sym.st_info) == STB_GLOBAL ? 1 : 0);
-        if (rank > best.rank) best = {name, want == SHT_SYMTAB ? ".symtab" : ".dynsym", sym.st_value, rank};
+        if (!fn(sym, name, want == SHT_SYMTAB ? ".symtab" : ".dynsym")) return;
       }
     }
   }
+}
+
+// The symbol at e_entry: an exact match anywhere beats a symbol that merely
+// contains it; .symtab (complete) is searched before .dynsym (exports only),
+// and a global beats a local or weak one at the same address.
+void read_entry_symbol(ElfInfo& e, Elf* elf) {
+  if (e.e_entry == 0 || e.is_core()) return;
+  struct Best {
+    std::string name, table;
+    std::uint64_t value = 0;
+    int rank = -1;
+  } best;
+  for_each_symbol(elf, [&](const GElf_Sym& sym, const char* name, const char* table) {
+    int type = GELF_ST_TYPE(sym.st_info);
+    if (type != STT_FUNC && type != STT_NOTYPE && type != STT_GNU_IFUNC) return true;
+    bool exact = sym.st_value == e.e_entry;
+    if (!exact && !(e.e_entry > sym.st_value && e.e_entry - sym.st_value < sym.st_size)) return true;
+    bool symtab = std::strcmp(table, ".symtab") == 0;
+    int rank = (exact ? 4 : 0) + (symtab ? 2 : 0) + (GELF_ST_BIND(sym.st_info) == STB_GLOBAL ? 1 : 0);
+    if (rank > best.rank) best = {name, table, sym.st_value, rank};
+    return true;
+  });
   if (best.rank < 0) return;
   e.entry_symbol = best.name;
   e.entry_symbol_table = best.table;
@@ -300,28 +312,16 @@ void read_gort_descriptor(ElfInfo& e, Elf* elf) {
     return;
   }
   // No such section (a linker script folded it into another): the symbol.
-  for (std::uint32_t want : {SHT_SYMTAB, SHT_DYNSYM}) {
-    for (Elf_Scn* scn = nullptr; (scn = elf_nextscn(elf, scn)) != nullptr;) {
-      if (gelf_getshdr(scn, &sh) == nullptr || sh.sh_type != want || sh.sh_entsize == 0) continue;
-      Elf_Data* d = elf_getdata(scn, nullptr);
-      if (d == nullptr) continue;
-      std::size_t n = sh.sh_size / sh.sh_entsize;
-      for (std::size_t i = 1; i < n; ++i) {
-        GElf_Sym sym;
-        if (gelf_getsym(d, static_cast<int>(i), &sym) == nullptr) break;
-        if (sym.st_shndx == SHN_UNDEF) continue;
-        const char* name = elf_strptr(elf, sh.sh_link, sym.st_name);
-        if (name == nullptr || std::strcmp(name, GORT_DEBUG_SYMBOL) != 0) continue;
-        e.has_gort_runtime = true;
-        e.gort_descriptor_source = "symbol " GORT_DEBUG_SYMBOL;
-        e.gort_descriptor_vaddr = sym.st_value;
-        e.gort_descriptor_offset = e.vaddr_to_offset(sym.st_value).value_or(0);
-        e.gort_descriptor_size = sym.st_size;
-        read_descriptor_header(e, elf);
-        return;
-      }
-    }
-  }
+  for_each_symbol(elf, [&](const GElf_Sym& sym, const char* name, const char*) {
+    if (std::strcmp(name, GORT_DEBUG_SYMBOL) != 0) return true;
+    e.has_gort_runtime = true;
+    e.gort_descriptor_source = "symbol " GORT_DEBUG_SYMBOL;
+    e.gort_descriptor_vaddr = sym.st_value;
+    e.gort_descriptor_offset = e.vaddr_to_offset(sym.st_value).value_or(0);
+    e.gort_descriptor_size = sym.st_size;
+    read_descriptor_header(e, elf);
+    return false;
+  });
 }
 
 std::string note_name(const Elf_Data* d, const GElf_Nhdr& nh, std::size_t name_off) {

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "child_env.h"
 #include "test_util.h"
 
 extern char** environ;
@@ -63,15 +64,7 @@ inline std::string slurp(int fd) {
 inline ChildResult run_child(const std::vector<std::string>& argv,
                              const std::map<std::string, std::optional<std::string>>& env = {},
                              std::chrono::seconds timeout = std::chrono::seconds(60)) {
-  std::vector<std::string> envs;
-  for (char** e = environ; *e; ++e) {
-    std::string kv = *e;
-    std::string key = kv.substr(0, kv.find('='));
-    if (key == "GOMAXPROCS" || key == "GORTDEBUG" || key == "GOTRACEBACK" || env.count(key)) continue;
-    envs.push_back(kv);
-  }
-  for (const auto& [k, v] : env)
-    if (v) envs.push_back(k + "=" + *v);
+  std::vector<std::string> envs = child_env(env);
 
   std::vector<char*> cargv, cenv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));

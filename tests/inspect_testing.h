@@ -22,6 +22,7 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
@@ -29,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "child_env.h"
 #include "gort/inspect/snapshot.h"
 #include "gort/inspect/target.h"
 
@@ -39,19 +41,6 @@ namespace inspect_testing {
 using Clock = std::chrono::steady_clock;
 // Generous: only a hang reaches it (sanitizer builds on a busy machine are slow).
 inline constexpr auto kDeadline = std::chrono::seconds(90);
-
-// Our environment without the runtime's variables, plus `set`.
-inline std::vector<std::string> child_env(const std::map<std::string, std::string>& set) {
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    std::string kv = *e;
-    std::string key = kv.substr(0, kv.find('='));
-    if (key == "GOMAXPROCS" || key == "GORTDEBUG" || key == "GOTRACEBACK" || set.count(key)) continue;
-    env.push_back(kv);
-  }
-  for (const auto& [k, v] : set) env.push_back(k + "=" + v);
-  return env;
-}
 
 inline int remaining_ms(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -73,7 +62,8 @@ class Process {
     else posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, out_fd >= 0 ? out_fd : out_pipe[1], 1);
     posix_spawn_file_actions_adddup2(&fa, err_fd >= 0 ? err_fd : err_pipe[1], 2);
-    std::vector<std::string> envs = child_env(env);
+    std::map<std::string, std::optional<std::string>> set(env.begin(), env.end());
+    std::vector<std::string> envs = gort_test::child_env(set);
     std::vector<char*> cargv, cenv;
     for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
     cargv.push_back(nullptr);

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "child_env.h"
 #include "test_util.h"
 
 extern char** environ;
@@ -50,15 +51,7 @@ std::int64_t ms_left(std::chrono::steady_clock::time_point deadline) {
 class Child {
  public:
   Child(const std::vector<std::string>& argv, const std::map<std::string, std::optional<std::string>>& env = {}) {
-    std::vector<std::string> envs;
-    for (char** e = environ; *e; ++e) {
-      std::string kv = *e;
-      std::string key = kv.substr(0, kv.find('='));
-      if (key == "GOMAXPROCS" || key == "GORTDEBUG" || key == "GOTRACEBACK" || env.count(key)) continue;
-      envs.push_back(kv);
-    }
-    for (const auto& [k, v] : env)
-      if (v) envs.push_back(k + "=" + *v);
+    std::vector<std::string> envs = gort_test::child_env(env);
     std::vector<char*> cargv, cenv;
     for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
     cargv.push_back(nullptr);
