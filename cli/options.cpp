@@ -136,6 +136,8 @@ void Output::release(std::unique_ptr<inspect::Target>& target) {
 std::string short_func(const std::string& func) {
   // Drop a trailing " const" and the parameter list that matches the last ')'.
   std::string f = func;
+  // GCC's specialised copies: "parked(gort::Chan<int>) [clone .isra.0]".
+  for (std::size_t c; (c = f.rfind(" [clone ")) != std::string::npos && f.back() == ']';) f.resize(c);
   if (f.size() > 6 && f.compare(f.size() - 6, 6, " const") == 0) f.resize(f.size() - 6);
   if (f.empty() || f.back() != ')') return f;
   // A lambda's DWARF name ends in "operator()" without a parameter list.
