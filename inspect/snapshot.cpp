@@ -92,6 +92,10 @@ std::uint64_t descriptor_vaddr(const std::string& path, const std::string& what)
 
 std::uint64_t find_descriptor(Target& t, std::uint64_t* bias_out) {
   Modules mods(t);
+  return find_descriptor(t, mods, bias_out);
+}
+
+std::uint64_t find_descriptor(Target& t, Modules& mods, std::uint64_t* bias_out) {
   const Module* exe = mods.exe();
   if (exe == nullptr) throw Error("cannot find the executable of " + t.describe());
   std::uint64_t vaddr = descriptor_vaddr(exe->open_path, t.describe());
@@ -149,7 +153,8 @@ const char* pstatus_name(std::uint32_t s) {
 
 Snapshot read_snapshot(Target& t, bool with_dead) {
   Snapshot snap;
-  snap.descriptor = find_descriptor(t, &snap.bias);
+  snap.modules = std::make_shared<Modules>(t);
+  snap.descriptor = find_descriptor(t, *snap.modules, &snap.bias);
   gort_debug_descriptor d{};
   {
     std::uint32_t size = t.read_value<std::uint32_t>(snap.descriptor + offsetof(gort_debug_descriptor, size));

@@ -154,7 +154,7 @@ struct Stacks::Remote {
   }
 };
 
-Stacks::Stacks(Target& t, const Snapshot& s) : target_(t), snap_(s), mods_(std::make_unique<Modules>(t)) {
+Stacks::Stacks(Target& t, const Snapshot& s) : target_(t), snap_(s), mods_(s.modules ? s.modules : std::make_shared<Modules>(t)) {
   remote_ = std::make_unique<Remote>();
   remote_->target = &t;
   remote_->mods = mods_.get();

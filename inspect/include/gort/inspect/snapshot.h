@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,8 @@
 #include "gort/inspect/target.h"
 
 namespace gort::inspect {
+
+class Modules;  // the target's mapped files (inspect/modules.h)
 
 struct GState {
   std::uint64_t addr = 0;
@@ -86,6 +89,9 @@ struct Snapshot {
   std::vector<PState> ps;        // the gomaxprocs Ps in use
   SchedState sched;
   gort_debug_descriptor layout{};  // the target's descriptor, as read
+  // The mapped files as read for the descriptor: Stacks made from this
+  // snapshot reuses them (reading them means /proc/PID/maps and every ELF).
+  std::shared_ptr<Modules> modules;
   const GState* find_g(std::int64_t goid) const;
 };
 
@@ -94,6 +100,7 @@ struct Snapshot {
 // Throws Error "... is not a gort program" if neither exists, and a version
 // mismatch naming both versions.
 std::uint64_t find_descriptor(Target& t, std::uint64_t* bias = nullptr);
+std::uint64_t find_descriptor(Target& t, Modules& mods, std::uint64_t* bias = nullptr);
 
 // Reads every G, M and P. with_dead: also dead and idle Gs (allgs keeps
 // them for reuse).

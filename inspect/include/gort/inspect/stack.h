@@ -73,7 +73,7 @@ class Stacks {
 
   Target& target_;
   const Snapshot& snap_;
-  std::unique_ptr<Modules> mods_;
+  std::shared_ptr<Modules> mods_;
   struct Remote;
   std::unique_ptr<Remote> remote_;
   std::map<std::pair<std::uint64_t, bool>, std::vector<SourceFrame>> symcache_;
