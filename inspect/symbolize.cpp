@@ -157,11 +157,27 @@ bool is_runtime_frame(const SourceFrame& f) {
 
 bool is_gort_frame(const SourceFrame& f) {
   if (is_runtime_frame(f)) return true;
-  // The qualified name, before template arguments and parameters, with a
-  // template function's return type ("unsigned long gort::select<...>").
+  // The function's qualified name: the last word outside any brackets
+  // before the parameter list. A template function's name starts with its
+  // return type, which may name gort's types or have brackets of its own:
+  // "unsigned long gort::select<...>(...)", "decltype ({parm#1}())
+  // gort::syscall<...>(...)", "gort::Chan<int> make_jobs()" (the user's).
   std::string_view name = f.func;
-  name = name.substr(0, name.find_first_of("<("));
-  return name.rfind("gort::", 0) == 0 || name.find(" gort::") != std::string_view::npos;
+  std::size_t word = 0, fn = std::string_view::npos;
+  int depth = 0;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    if (c == '(' || c == '<' || c == '[' || c == '{') {
+      if (depth == 0 && c == '(') fn = word;  // the last top-level '(' opens the parameters
+      ++depth;
+    } else if ((c == ')' || c == '>' || c == ']' || c == '}') && depth > 0) {
+      --depth;
+    } else if (c == ' ' && depth == 0) {
+      word = i + 1;
+    }
+  }
+  if (fn == std::string_view::npos) fn = word;
+  return name.compare(fn, 6, "gort::") == 0;
 }
 
 }  // namespace gort::inspect

@@ -221,7 +221,8 @@ void expect_matches(const std::vector<GLine>& gs, const Expectations& want, cons
     int n = 0;
     for (const GLine& g : gs) {
       // The function, or a lambda in it (blocking_reader's system call).
-      if (g.func != r.fn && g.func.rfind(r.fn + "::{lambda}", 0) != 0) continue;
+      if (g.func != r.fn && g.func.rfind(r.fn + "::{lambda}", 0) != 0 && g.func.rfind(r.fn + "()::{lambda", 0) != 0)
+        continue;
       ++n;
       EXPECT_TRUE(in_states(g, r.states)) << "goroutine " << g.id << " (" << r.fn << ") is [" << g.status
                                           << "], expected " << r.states << "\n" << text;
