@@ -177,12 +177,21 @@ Stacks::~Stacks() {
   if (remote_ && remote_->as) unw_destroy_addr_space(remote_->as);
 }
 
-const std::vector<SourceFrame>& Stacks::symbolize(std::uint64_t pc, bool exact) {
+const Stacks::Sym& Stacks::sym(std::uint64_t pc, bool exact) {
   auto key = std::make_pair(pc, exact);
   auto it = symcache_.find(key);
   if (it != symcache_.end()) return it->second;
-  return symcache_.emplace(key, inspect::symbolize(mods_->dwfl(), pc, exact)).first->second;
+  Sym s;
+  s.frames = inspect::symbolize(mods_->dwfl(), pc, exact);
+  for (const SourceFrame& sf : s.frames) {
+    s.runtime.push_back(is_runtime_frame(sf));
+    s.gort.push_back(is_gort_frame(sf));
+    s.system.push_back(system_code(pc, sf));
+  }
+  return symcache_.emplace(key, std::move(s)).first->second;
 }
+
+const std::vector<SourceFrame>& Stacks::symbolize(std::uint64_t pc, bool exact) { return sym(pc, exact).frames; }
 
 void Stacks::prefetch(const std::vector<GState>& gs) {
   // Each parked G's stack in use, from its switch frame (where unwinding
@@ -271,9 +280,9 @@ bool Stacks::switch_regs(const GState& g, user_regs_struct* r) {
 // Go's runtime.
 // Their headers' functions inlined into the user's (std::atomic's load in a
 // spinning loop) count as theirs.
-bool Stacks::system_code(const Frame& f) {
-  if (f.src.file.rfind("/usr/include/", 0) == 0) return true;
-  const Module* m = mods_->find(f.pc);
+bool Stacks::system_code(std::uint64_t pc, const SourceFrame& f) {
+  if (f.file.rfind("/usr/include/", 0) == 0) return true;
+  const Module* m = mods_->find(pc);
   if (m == nullptr) return false;
   for (const char* dir : {"/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", "/usr/local/lib/"})
     if (m->path.rfind(dir, 0) == 0) return true;
@@ -292,16 +301,19 @@ std::vector<Frame> Stacks::unwind(const user_regs_struct& regs, int max_frames, 
     if (unw_get_reg(&cursor, UNW_REG_IP, &pc) < 0 || pc == 0) break;
     unw_get_reg(&cursor, UNW_REG_SP, &sp);
     bool trampoline = pc >= d.asyncpreempt_begin && pc < d.asyncpreempt_end;
-    for (const SourceFrame& sf : symbolize(pc, exact)) {
+    const Sym& s = sym(pc, exact);
+    for (std::size_t i = 0; i < s.frames.size(); ++i) {
       Frame f;
       f.pc = pc;
       f.sp = sp;
       f.exact = exact;
-      f.src = sf;
-      f.runtime = is_runtime_frame(sf) || trampoline;
+      f.src = s.frames[i];
+      f.runtime = s.runtime[i] || trampoline;
+      f.gort = s.gort[i] || trampoline;
+      f.system = s.system[i];
       out.push_back(std::move(f));
     }
-    if (to_user && !is_gort_frame(out.back().src) && !system_code(out.back())) break;
+    if (to_user && !out.back().gort && !out.back().system) break;
     // The frame below the trampoline was interrupted, not calling.
     exact = trampoline;
     if (unw_step(&cursor) <= 0) break;
@@ -344,29 +356,27 @@ std::vector<Frame> Stacks::goroutine(const GState& g, int max_frames, bool to_us
 }
 
 Frame Stacks::location(std::uint64_t pc, bool exact) {
-  const std::vector<SourceFrame>& sfs = symbolize(pc, exact);
+  const Sym& s = sym(pc, exact);
+  // The outermost source frame is the machine function; inlined wrappers of
+  // the runtime (gort::go's lambda) are skipped for the first user one.
+  std::size_t i = 0;
+  while (i + 1 < s.frames.size() && s.gort[i]) ++i;
   Frame f;
   f.pc = pc;
   f.exact = exact;
-  // The outermost source frame is the machine function; inlined wrappers of
-  // the runtime (gort::go's lambda) are skipped for the first user one.
-  f.src = sfs.back();
-  for (const SourceFrame& sf : sfs) {
-    if (!is_gort_frame(sf)) {
-      f.src = sf;
-      break;
-    }
-  }
-  f.runtime = is_runtime_frame(f.src);
+  f.src = s.frames[i];
+  f.runtime = s.runtime[i];
+  f.gort = s.gort[i];
+  f.system = s.system[i];
   return f;
 }
 
 Frame Stacks::user_location(const GState& g) {
   std::vector<Frame> frames = goroutine(g, 64, true);
   for (const Frame& f : frames)
-    if (!is_gort_frame(f.src) && !system_code(f)) return f;
+    if (!f.gort && !f.system) return f;
   for (const Frame& f : frames)
-    if (!is_gort_frame(f.src)) return f;
+    if (!f.gort) return f;
   // All gort's (a tail call left no user frame): its public API frame, as
   // dlv shows sync.(*WaitGroup).Wait.
   for (const Frame& f : frames)
@@ -389,14 +399,19 @@ Frame Stacks::start_location(const GState& g) {
       // The function itself (the outermost source frame), not what is
       // inlined at its first instruction (std::atomic's fetch_add in a
       // spinner's loop).
-      Frame fn_start = location(g.fnword, true);
-      fn_start.src = symbolize(g.fnword, true).back();
-      fn_start.runtime = is_runtime_frame(fn_start.src);
+      const Sym& s = sym(g.fnword, true);
+      Frame fn_start;
+      fn_start.pc = g.fnword;
+      fn_start.exact = true;
+      fn_start.src = s.frames.back();
+      fn_start.runtime = s.runtime.back();
+      fn_start.gort = s.gort.back();
+      fn_start.system = s.system.back();
       return fn_start;
     }
   }
   f.src.func = fn;  // the callable's type: "main()::{lambda()#1}"
-  f.runtime = false;
+  f.runtime = f.gort = f.system = false;
   return f;
 }
 

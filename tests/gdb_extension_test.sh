@@ -243,10 +243,11 @@ check_stripped "stripped live" "$TMP/stripped-info.txt" "$TMP/stripped-bt.txt" "
 check_not_stopped "$LIVE" "stripped live"
 
 # ---- A core of it ----
-# Not of an AddressSanitizer build: its shadow memory (terabytes reserved)
-# makes gcore take minutes on this machine, when it finishes at all.
-if readelf -Ws "$BIN" 2>/dev/null | grep ' __asan_init$' >/dev/null; then  # not -q: with pipefail, readelf's SIGPIPE would fail the test
-  echo "note: $BIN is built with AddressSanitizer: no core file checks"
+# Not of a sanitizer build: its shadow memory (terabytes reserved) makes
+# gcore take minutes on this machine, when it finishes at all.
+# (grep without -q: with pipefail, readelf's SIGPIPE would fail the test.)
+if readelf -Ws "$BIN" 2>/dev/null | grep -E ' __(asan|tsan)_init$' >/dev/null; then
+  echo "note: $BIN is built with a sanitizer: no core file checks"
 elif ! timeout 60 gcore -o "$TMP/core" "$LIVE" >"$TMP/gcore.txt" 2>&1 || [[ ! -s "$TMP/core.$LIVE" ]]; then
   fail "gcore failed:"
   cat "$TMP/gcore.txt" >&2

@@ -259,13 +259,13 @@ inline std::vector<std::string> lines(const std::string& text) {
 // *skip if gcore is missing or may not attach (ptrace permission), *error
 // on any other failure.
 inline std::string make_core(pid_t pid, const std::string& dir, std::string* skip, std::string* error) {
-  // Not of an AddressSanitizer build: its shadow memory (terabytes
-  // reserved) makes gcore take minutes, when it finishes at all.
+  // Not of an AddressSanitizer or ThreadSanitizer build: its shadow memory
+  // (terabytes reserved) makes gcore take minutes, when it finishes at all.
   {
     std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
     std::string text((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
-    if (text.find("/libasan.so") != std::string::npos) {
-      *skip = "no core of an AddressSanitizer build (gcore would dump its shadow memory)";
+    if (text.find("/libasan.so") != std::string::npos || text.find("/libtsan.so") != std::string::npos) {
+      *skip = "no core of a sanitizer build (gcore would dump its shadow memory)";
       return {};
     }
   }

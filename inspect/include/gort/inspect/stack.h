@@ -33,6 +33,8 @@ struct Frame {
   bool exact = false;  // pc is the instruction itself, not a return address
   SourceFrame src;     // one machine frame gives several Frames when calls were inlined
   bool runtime = false;  // gort's own frame (hidden in Go-style output)
+  bool gort = false;     // gort's, runtime or public API (is_gort_frame)
+  bool system = false;   // the system's libraries or headers (libc's read, std::atomic)
 };
 
 class Stacks {
@@ -69,14 +71,21 @@ class Stacks {
   bool start_regs(const GState& g, user_regs_struct* regs, bool* exact);
   bool switch_regs(const GState& g, user_regs_struct* regs);
   // Code of the system's libraries and headers: not the user's.
-  bool system_code(const Frame& f);
+  bool system_code(std::uint64_t pc, const SourceFrame& f);
 
   Target& target_;
   const Snapshot& snap_;
   std::shared_ptr<Modules> mods_;
   struct Remote;
   std::unique_ptr<Remote> remote_;
-  std::map<std::pair<std::uint64_t, bool>, std::vector<SourceFrame>> symcache_;
+  // The frames at a pc, classified (names compared once per pc, not per
+  // goroutine).
+  struct Sym {
+    std::vector<SourceFrame> frames;
+    std::vector<std::uint8_t> runtime, gort, system;
+  };
+  const Sym& sym(std::uint64_t pc, bool exact);
+  std::map<std::pair<std::uint64_t, bool>, Sym> symcache_;
   std::unordered_map<pid_t, user_regs_struct> regs_;
   bool regs_read_ = false;
 };
