@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 #include <set>
+#include <span>
 #include <unordered_map>
 
 #include "gort/inspect/error.h"
@@ -29,14 +30,14 @@ constexpr int kMaxMs = 1 << 16;
 
 using Blob = std::vector<unsigned char>;
 
-std::uint64_t get_u(const Blob& b, gort_debug_field f) {
+std::uint64_t get_u(std::span<const unsigned char> b, gort_debug_field f) {
   if (f.size == 0 || f.size > 8 || f.offset + f.size > b.size()) return 0;
   std::uint64_t v = 0;
   std::memcpy(&v, b.data() + f.offset, f.size);  // x86-64: little-endian
   return v;
 }
 
-std::int64_t get_s(const Blob& b, gort_debug_field f) {
+std::int64_t get_s(std::span<const unsigned char> b, gort_debug_field f) {
   std::uint64_t v = get_u(b, f);
   if (f.size > 0 && f.size < 8) {
     std::uint64_t sign = 1ull << (f.size * 8 - 1);
@@ -236,18 +237,50 @@ Snapshot read_snapshot(Target& t, bool with_dead) {
   if (ngs) t.read(gsp, gptrs.data(), ngs * 8);
   std::unordered_map<std::uint64_t, std::int64_t> goid_of;
   goid_of.reserve(ngs);
-  // All Gs in one batch: a handful of system calls for 10,000 Gs.
-  std::vector<unsigned char> gmem(gptrs.size() * d.g_size);
+  // All Gs in one batch: a handful of system calls for 10,000 Gs. Gs are
+  // allocated one after another, so they are read as runs of neighbours
+  // (a gap of less than a page is read too): the kernel pins each page of
+  // each piece read, and a page holds several Gs.
+  std::vector<std::uint64_t> sorted;
+  for (std::uint64_t gp : gptrs)
+    if (gp != 0) sorted.push_back(gp);
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  struct Run {
+    std::uint64_t lo, hi;
+    std::size_t at;  // offset in gmem
+  };
+  std::vector<Run> runs;
+  std::size_t total = 0;
+  for (std::uint64_t gp : sorted) {
+    if (!runs.empty() && gp < runs.back().hi + 4096) {
+      runs.back().hi = std::max(runs.back().hi, gp + d.g_size);
+      continue;
+    }
+    if (!runs.empty()) total += runs.back().hi - runs.back().lo;
+    runs.push_back({gp, gp + d.g_size, total});
+  }
+  if (!runs.empty()) total += runs.back().hi - runs.back().lo;
+  std::vector<unsigned char> gmem(total);
   std::vector<Target::ReadOp> ops;
-  ops.reserve(gptrs.size());
-  for (std::size_t i = 0; i < gptrs.size(); ++i)
-    if (gptrs[i] != 0) ops.push_back({gptrs[i], gmem.data() + i * d.g_size, d.g_size, false});
+  ops.reserve(runs.size());
+  for (const Run& r : runs) ops.push_back({r.lo, gmem.data() + r.at, r.hi - r.lo, false});
   t.read_batch(ops);
-  for (const Target::ReadOp& op : ops) {
-    if (!op.ok) continue;  // freed under us? allgs never frees: a corrupt pointer; skip it
-    std::uint64_t gp = op.addr;
-    const unsigned char* gbytes = static_cast<const unsigned char*>(op.buf);
-    Blob b(gbytes, gbytes + d.g_size);
+  std::set<std::uint64_t> unreadable;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (ops[i].ok) continue;
+    // A run with an unreadable page in it (a corrupt pointer among them):
+    // its Gs one by one.
+    for (auto it = std::lower_bound(sorted.begin(), sorted.end(), runs[i].lo);
+         it != sorted.end() && *it < runs[i].hi; ++it)
+      if (t.read_partial(*it, gmem.data() + runs[i].at + (*it - runs[i].lo), d.g_size) != d.g_size)
+        unreadable.insert(*it);
+  }
+  for (std::uint64_t gp : gptrs) {  // allgs order: creation order
+    if (gp == 0 || unreadable.count(gp)) continue;  // allgs never frees: a corrupt pointer; skip it
+    const Run& r = *std::prev(std::upper_bound(runs.begin(), runs.end(), gp,
+                                               [](std::uint64_t a, const Run& x) { return a < x.lo; }));
+    std::span<const unsigned char> b(gmem.data() + r.at + (gp - r.lo), d.g_size);
     std::uint32_t st = static_cast<std::uint32_t>(get_u(b, d.g_atomicstatus));
     GState g;
     g.addr = gp;
