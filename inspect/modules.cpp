@@ -82,7 +82,7 @@ int find_elf(Dwfl_Module* mod, void** userdata, const char* name, Dwarf_Addr, ch
 
 }  // namespace
 
-Modules::Modules(Target& t) : target_(t) {
+Modules::Modules(Target& t) {
   std::vector<Mapping> maps = t.mappings();
   // Group the file-backed mappings by file, in address order.
   std::map<std::string, Module> by_path;

@@ -42,7 +42,6 @@ class Modules {
   Dwfl* dwfl();
 
  private:
-  Target& target_;
   std::vector<Module> mods_;
   Dwfl* dwfl_ = nullptr;
 };

@@ -52,6 +52,22 @@ std::string die_name(Dwarf_Die* die) {
 
 // Where a function is declared: the wrappers of gort/runtime.h (gort::go,
 // gort::run) are inlined into user code and are hidden like runtime frames.
+// The compilation unit that has addr (a module address), by walking every
+// CU: libdw looks only in .debug_aranges when a file has one, and clang
+// writes no entries there for C++ (only the assembler's CUs are in it), so
+// libdw's own lookup misses every clang-compiled function.
+bool find_cu(Dwfl_Module* mod, Dwarf_Addr addr, Dwarf_Die* out, Dwarf_Addr* bias) {
+  Dwarf* dw = dwfl_module_getdwarf(mod, bias);
+  if (dw == nullptr) return false;
+  Dwarf_Off off = 0, next = 0;
+  std::size_t hsize = 0;
+  while (dwarf_nextcu(dw, off, &next, &hsize, nullptr, nullptr, nullptr) == 0) {
+    if (dwarf_offdie(dw, off + hsize, out) != nullptr && dwarf_haspc(out, addr - *bias) == 1) return true;
+    off = next;
+  }
+  return false;
+}
+
 std::string decl_file(Dwarf_Die* die) {
   const char* f = dwarf_decl_file(die);
   return f ? f : "";
@@ -94,6 +110,20 @@ std::vector<SourceFrame> symbolize(Dwfl* dwfl, std::uintptr_t pc, bool exact) {
     }
     Dwarf_Addr bias = 0;
     Dwarf_Die* cu = dwfl_module_addrdie(mod, lookup, &bias);
+    Dwarf_Die found;
+    if (cu == nullptr && find_cu(mod, lookup, &found, &bias)) {
+      cu = &found;
+      if (f.file.empty()) {
+        if (Dwarf_Line* line = dwarf_getsrc_die(cu, lookup - bias)) {
+          int lineno = 0;
+          if (const char* file = dwarf_linesrc(line, nullptr, nullptr)) {
+            dwarf_lineno(line, &lineno);
+            f.file = file;
+            f.line = lineno;
+          }
+        }
+      }
+    }
     Dwarf_Die* scopes = nullptr;
     int n = cu ? dwarf_getscopes(cu, lookup - bias, &scopes) : 0;
     if (n > 0) {
