@@ -289,35 +289,88 @@ bool Stacks::system_code(std::uint64_t pc, const SourceFrame& f) {
   return false;
 }
 
+// The source frames of one machine frame, classified.
+void Stacks::push_frames(std::uint64_t pc, std::uint64_t sp, bool exact, std::vector<Frame>* out) {
+  const gort_debug_descriptor& d = snap_.layout;
+  bool trampoline = pc >= d.asyncpreempt_begin && pc < d.asyncpreempt_end;
+  const Sym& s = sym(pc, exact);
+  for (std::size_t i = 0; i < s.frames.size(); ++i) {
+    Frame f;
+    f.pc = pc;
+    f.sp = sp;
+    f.exact = exact;
+    f.src = s.frames[i];
+    f.runtime = s.runtime[i] || trampoline;
+    f.gort = s.gort[i] || trampoline;
+    f.system = s.system[i];
+    out->push_back(std::move(f));
+  }
+}
+
+// A chain learnt from another goroutine, if this stack has the same
+// shape: every return address where the chain says it is (a caller's
+// return address sits just below its frame's sp). Thousands of goroutines
+// parked at the same place by the same callers are walked once by
+// libunwind, whose every step costs two system calls (it masks signals
+// around its cache's lock); the others are checked against the chain with
+// reads from the block cache. false: no match, or the chain is too short
+// for what is asked.
+bool Stacks::replay(const Chain& c, const user_regs_struct& regs, int max_frames, bool to_user,
+                    std::vector<Frame>* out) {
+  for (std::size_t i = 1; i < c.pcs.size(); ++i) {
+    std::uint64_t ra = 0;
+    if (!remote_->read(regs.rsp + c.offsets[i] - 8, &ra, 8) || ra != c.pcs[i]) return false;
+  }
+  std::vector<Frame> frames;
+  for (std::size_t i = 0; i < c.pcs.size(); ++i) {
+    if (static_cast<int>(frames.size()) >= max_frames) break;
+    push_frames(c.pcs[i], regs.rsp + c.offsets[i], c.exact[i], &frames);
+    if (to_user && !frames.back().gort && !frames.back().system) break;
+    if (i + 1 == c.pcs.size() && !c.complete) return false;  // the chain ends before the walk would
+  }
+  *out = std::move(frames);
+  return true;
+}
+
 std::vector<Frame> Stacks::unwind(const user_regs_struct& regs, int max_frames, bool first_exact, bool to_user) {
   std::vector<Frame> out;
+  std::uint64_t key = regs.rip << 1 | (first_exact ? 1 : 0);
+  auto known = chains_.find(key);
+  if (known != chains_.end())
+    for (const Chain& c : known->second)
+      if (replay(c, regs, max_frames, to_user, &out)) return out;
   remote_->regs = regs;
   unw_cursor_t cursor;
   if (unw_init_remote(&cursor, remote_->as, remote_.get()) != 0) return out;
   const gort_debug_descriptor& d = snap_.layout;
+  Chain chain;
   bool exact = first_exact;
   for (int step = 0; step < kMaxUnwindSteps && static_cast<int>(out.size()) < max_frames; ++step) {
     unw_word_t pc = 0, sp = 0;
-    if (unw_get_reg(&cursor, UNW_REG_IP, &pc) < 0 || pc == 0) break;
-    unw_get_reg(&cursor, UNW_REG_SP, &sp);
-    bool trampoline = pc >= d.asyncpreempt_begin && pc < d.asyncpreempt_end;
-    const Sym& s = sym(pc, exact);
-    for (std::size_t i = 0; i < s.frames.size(); ++i) {
-      Frame f;
-      f.pc = pc;
-      f.sp = sp;
-      f.exact = exact;
-      f.src = s.frames[i];
-      f.runtime = s.runtime[i] || trampoline;
-      f.gort = s.gort[i] || trampoline;
-      f.system = s.system[i];
-      out.push_back(std::move(f));
+    if (unw_get_reg(&cursor, UNW_REG_IP, &pc) < 0 || pc == 0) {
+      chain.complete = true;
+      break;
     }
+    unw_get_reg(&cursor, UNW_REG_SP, &sp);
+    chain.pcs.push_back(pc);
+    chain.offsets.push_back(sp - regs.rsp);
+    chain.exact.push_back(exact);
+    push_frames(pc, sp, exact, &out);
     if (to_user && !out.back().gort && !out.back().system) break;
     // The frame below the trampoline was interrupted, not calling.
-    exact = trampoline;
-    if (unw_step(&cursor) <= 0) break;
+    exact = pc >= d.asyncpreempt_begin && pc < d.asyncpreempt_end;
+    if (unw_step(&cursor) <= 0) {
+      chain.complete = true;
+      break;
+    }
   }
+  // Only chains whose frames are all above the start (a walk through a
+  // signal frame jumps elsewhere) and a few per starting pc.
+  bool upward = true;
+  for (std::size_t i = 1; i < chain.offsets.size(); ++i)
+    upward = upward && chain.offsets[i] > chain.offsets[i - 1] && chain.offsets[i] < (1u << 20);
+  std::vector<Chain>& cs = chains_[key];
+  if (upward && !chain.pcs.empty() && cs.size() < 8) cs.push_back(std::move(chain));
   return out;
 }
 

@@ -86,6 +86,17 @@ class Stacks {
   };
   const Sym& sym(std::uint64_t pc, bool exact);
   std::map<std::pair<std::uint64_t, bool>, Sym> symcache_;
+  // Machine frames found by libunwind from a starting pc, as offsets from
+  // the starting sp, to replay for other goroutines parked at the same pc
+  // (see Stacks::unwind).
+  struct Chain {
+    std::vector<std::uint64_t> pcs, offsets;  // offsets[i]: frame i's sp - the start's sp
+    std::vector<bool> exact;
+    bool complete = false;  // the walk reached the stack's end (not cut at a limit)
+  };
+  bool replay(const Chain& c, const user_regs_struct& regs, int max_frames, bool to_user, std::vector<Frame>* out);
+  void push_frames(std::uint64_t pc, std::uint64_t sp, bool exact, std::vector<Frame>* out);
+  std::unordered_map<std::uint64_t, std::vector<Chain>> chains_;
   std::unordered_map<pid_t, user_regs_struct> regs_;
   bool regs_read_ = false;
 };
