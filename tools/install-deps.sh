@@ -2,12 +2,12 @@
 # Installs the Debian 12 packages gort needs to build, test and benchmark,
 # and only those that are missing. Run as root (or with sudo available).
 #   tools/install-deps.sh          build + tests + demo
-#   tools/install-deps.sh --bench  also Go and Delve, for bench/compare.sh
+#   tools/install-deps.sh --bench  also Go, Delve and perf, for the bench/ scripts
 set -euo pipefail
 pkgs=(cmake ninja-build g++ make pkg-config libgtest-dev libgmock-dev libbenchmark-dev
       libunwind-dev libelf-dev libdw-dev libboost-context-dev libboost-fiber-dev
       gdb binutils)  # gdb: gcore and the gdb extension's tests; binutils: readelf for gort elf's tests
-if [[ "${1:-}" == "--bench" ]]; then pkgs+=(golang-go delve); fi
+if [[ "${1:-}" == "--bench" ]]; then pkgs+=(golang-go delve linux-perf); fi  # perf: how long inspect_compare.sh's targets stay stopped
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
