@@ -26,4 +26,13 @@ inline std::vector<std::string> child_env(const std::map<std::string, std::optio
   return env;
 }
 
+// argv or envp for exec: pointers into `strings` (which must outlive them),
+// ending with nullptr.
+inline std::vector<char*> c_strings(const std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (const std::string& s : strings) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
 }  // namespace gort_test

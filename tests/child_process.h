@@ -66,11 +66,7 @@ inline ChildResult run_child(const std::vector<std::string>& argv,
                              std::chrono::seconds timeout = std::chrono::seconds(60)) {
   std::vector<std::string> envs = child_env(env);
 
-  std::vector<char*> cargv, cenv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  for (const auto& e : envs) cenv.push_back(const_cast<char*>(e.c_str()));
-  cenv.push_back(nullptr);
+  std::vector<char*> cargv = gort_test::c_strings(argv), cenv = gort_test::c_strings(envs);
 
   int out = memfd_create("child-stdout", MFD_CLOEXEC);
   int err = memfd_create("child-stderr", MFD_CLOEXEC);

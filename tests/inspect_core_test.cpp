@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "child_env.h"
 #include "gort/inspect/error.h"
 #include "gort/inspect/target.h"
 #include "inspect_testing.h"
@@ -148,9 +149,7 @@ class Child {
       ::close(out[1]);
       return;
     }
-    std::vector<char*> cargv;
-    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-    cargv.push_back(nullptr);
+    std::vector<char*> cargv = gort_test::c_strings(argv);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);

@@ -64,11 +64,7 @@ class Process {
     posix_spawn_file_actions_adddup2(&fa, err_fd >= 0 ? err_fd : err_pipe[1], 2);
     std::map<std::string, std::optional<std::string>> set(env.begin(), env.end());
     std::vector<std::string> envs = gort_test::child_env(set);
-    std::vector<char*> cargv, cenv;
-    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-    cargv.push_back(nullptr);
-    for (const auto& e : envs) cenv.push_back(const_cast<char*>(e.c_str()));
-    cenv.push_back(nullptr);
+    std::vector<char*> cargv = gort_test::c_strings(argv), cenv = gort_test::c_strings(envs);
     int rc = posix_spawn(&pid_, cargv[0], &fa, nullptr, cargv.data(), cenv.data());
     posix_spawn_file_actions_destroy(&fa);
     for (int fd : {out_pipe[1], err_pipe[1]})
@@ -271,9 +267,7 @@ inline std::string make_core(pid_t pid, const std::string& dir, std::string* ski
   }
   const std::string log = dir + "/gcore.log";
   std::vector<std::string> argv = {"gcore", "-o", dir + "/core", std::to_string(pid)};
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
+  std::vector<char*> cargv = gort_test::c_strings(argv);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);

@@ -52,11 +52,7 @@ class Child {
  public:
   Child(const std::vector<std::string>& argv, const std::map<std::string, std::optional<std::string>>& env = {}) {
     std::vector<std::string> envs = gort_test::child_env(env);
-    std::vector<char*> cargv, cenv;
-    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-    cargv.push_back(nullptr);
-    for (const auto& e : envs) cenv.push_back(const_cast<char*>(e.c_str()));
-    cenv.push_back(nullptr);
+    std::vector<char*> cargv = gort_test::c_strings(argv), cenv = gort_test::c_strings(envs);
 
     int out[2];
     if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
