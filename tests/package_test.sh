@@ -43,6 +43,25 @@ endif()
 add_executable(x main.cpp)
 target_compile_options(x PRIVATE -Wall -Wextra -Werror)
 target_link_libraries(x PRIVATE gort::gort)
+if(NOT TARGET gort::inspect)
+  message(FATAL_ERROR "find_package(gort) did not define gort::inspect")
+endif()
+# The inspector library, reading the ELF header of the program x.
+add_executable(y inspect.cpp)
+target_compile_options(y PRIVATE -Wall -Wextra -Werror)
+target_link_libraries(y PRIVATE gort::inspect)
+EOF
+cat >"$tmp/proj/inspect.cpp" <<'EOF'
+#include <gort/inspect/elf.h>
+
+#include <cstdio>
+
+int main(int argc, char** argv) {
+  if (argc != 2) return 2;
+  gort::inspect::ElfInfo e = gort::inspect::read_elf(argv[1]);
+  std::printf("entry=%s gort=%d\n", e.entry_symbol.c_str(), e.has_gort_runtime ? 1 : 0);
+  return 0;
+}
 EOF
 cat >"$tmp/proj/main.cpp" <<'EOF'
 // Uses every public header: goroutines, Mutex, WaitGroup, sleep.
@@ -106,4 +125,6 @@ out=$(GOMAXPROCS=2 $run "$tmp/proj/build/x") || status=$?
 [ "$status" -ne 137 ] || fail "the scratch program hung (killed after 60 s); output so far: '$out'"
 [ "$out" = "sum=5050 main=1" ] || fail "unexpected output: '$out' (exit status $status)"
 [ "$status" -eq 7 ] || fail "exit status $status, expected 7"
+elf=$($run "$tmp/proj/build/y" "$tmp/proj/build/x") || fail "the gort::inspect program failed: '$elf'"
+[ "$elf" = "entry=_start gort=1" ] || fail "gort::inspect read x as '$elf', expected 'entry=_start gort=1'"
 echo "package_test: OK ($out, exit $status)"
