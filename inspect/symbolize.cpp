@@ -110,17 +110,20 @@ std::vector<SourceFrame> symbolize(Dwfl* dwfl, std::uintptr_t pc, bool exact) {
     }
     Dwarf_Addr bias = 0;
     Dwarf_Die* cu = dwfl_module_addrdie(mod, lookup, &bias);
+    // An assembler CU's .debug_aranges entry may cover clang-compiled
+    // code too: libdw then answers with the wrong CU (and its line table).
+    if (cu != nullptr && dwarf_haspc(cu, lookup - bias) != 1) cu = nullptr;
     Dwarf_Die found;
     if (cu == nullptr && find_cu(mod, lookup, &found, &bias)) {
       cu = &found;
-      if (f.file.empty()) {
-        if (Dwarf_Line* line = dwarf_getsrc_die(cu, lookup - bias)) {
-          int lineno = 0;
-          if (const char* file = dwarf_linesrc(line, nullptr, nullptr)) {
-            dwarf_lineno(line, &lineno);
-            f.file = file;
-            f.line = lineno;
-          }
+      f.file.clear();
+      f.line = 0;
+      if (Dwarf_Line* line = dwarf_getsrc_die(cu, lookup - bias)) {
+        int lineno = 0;
+        if (const char* file = dwarf_linesrc(line, nullptr, nullptr)) {
+          dwarf_lineno(line, &lineno);
+          f.file = file;
+          f.line = lineno;
         }
       }
     }
