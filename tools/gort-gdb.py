@@ -381,7 +381,13 @@ def describe_function(pc):
 
 
 def _short_name(name):
-    # "chan_receiver()" -> "chan_receiver"; keep "operator()".
+    # "chan_receiver()" -> "chan_receiver"; keep "operator()". A lambda's call
+    # operator is "operator()" in GCC's DWARF and "f()::$_0::operator()()
+    # const" in clang's: both become "operator()".
+    if name.endswith(" const"):
+        name = name[:-len(" const")]
+    if name.endswith("operator()()"):
+        return "operator()" if ("::$_" in name or "{lambda" in name) else name[:-2]
     return name[:-2] if name.endswith("()") and not name.endswith("operator()") else name
 
 
@@ -543,9 +549,10 @@ def _user_frame(frames):
     # A lambda's frame is just "operator()": say whose it is likely to be,
     # the next user function out.
     name = frames[pick][2]
-    if name and name.endswith("operator()"):
+    if name and _short_name(name).endswith("operator()"):
         outer = next((n for f, pc, n, _ in frames[pick + 1:]
-                      if n and not n.endswith("operator()") and not _is_runtime(n) and not _is_library(n, pc)), None)
+                      if n and not _short_name(n).endswith("operator()") and not _is_runtime(n)
+                      and not _is_library(n, pc)), None)
         if outer:
             desc = desc.replace(" (0x", " from %s (0x" % _short_name(outer), 1)
     return desc
