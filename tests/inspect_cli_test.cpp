@@ -492,18 +492,11 @@ TEST_F(InspectCli, StopShowsRunningStacksAndLeavesTheTargetRunning) {
 }
 
 TEST_F(InspectCli, CoreFileShowsTheSameGoroutines) {
-  std::string dir = make_temp_dir("inspect_cli_test");
-  ASSERT_FALSE(dir.empty());
+  TempDir dir("inspect_cli_test");
+  ASSERT_FALSE(dir.path().empty());
   std::string skip, error;
-  std::string core = make_core(want_.pid, dir, &skip, &error);
+  std::string core = make_core(want_.pid, dir.path(), &skip, &error);
   inspectee_->kill_and_reap();
-  struct Cleanup {
-    std::string d;
-    ~Cleanup() {
-      std::error_code ec;
-      std::filesystem::remove_all(d, ec);
-    }
-  } cleanup{dir};
   if (!skip.empty()) GTEST_SKIP() << skip;
   ASSERT_TRUE(error.empty()) << error;
 
@@ -665,19 +658,15 @@ std::string copy_with_descriptor_version(const std::string& dir, std::uint32_t v
 }
 
 TEST(InspectCliBadTarget, AnotherDescriptorVersionNamesBoth) {
-  std::string dir = make_temp_dir("inspect_cli_test");
-  ASSERT_FALSE(dir.empty());
-  std::string exe = copy_with_descriptor_version(dir, GORT_DEBUG_VERSION + 41);
+  TempDir dir("inspect_cli_test");
+  ASSERT_FALSE(dir.path().empty());
+  std::string exe = copy_with_descriptor_version(dir.path(), GORT_DEBUG_VERSION + 41);
   ASSERT_FALSE(exe.empty()) << "no .gort_debug section in " << GORT_INSPECTEE;
-  {
-    Process p({exe}, {{"GOMAXPROCS", "2"}});
-    ASSERT_TRUE(p.read_until([](const std::string& s) { return s.find("\nready\n") != std::string::npos; })) << p.out();
-    std::string v = std::to_string(GORT_DEBUG_VERSION + 41), ours = std::to_string(GORT_DEBUG_VERSION);
-    Result r = gort({"goroutines", std::to_string(p.pid())});
-    expect_one_error_line(r, 1, "of version " + v + "; this gort reads version " + ours);
-  }
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
+  Process p({exe}, {{"GOMAXPROCS", "2"}});
+  ASSERT_TRUE(p.read_until([](const std::string& s) { return s.find("\nready\n") != std::string::npos; })) << p.out();
+  std::string v = std::to_string(GORT_DEBUG_VERSION + 41), ours = std::to_string(GORT_DEBUG_VERSION);
+  Result r = gort({"goroutines", std::to_string(p.pid())});
+  expect_one_error_line(r, 1, "of version " + v + "; this gort reads version " + ours);
 }
 
 // gort as an unprivileged user against the inspectee (ours, as root): the
@@ -686,19 +675,12 @@ TEST_F(InspectCli, PermissionDeniedSaysWhatToDo) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to run gort as another user";
   // A copy of the CLI that user 65534 may run: the build tree may be in a
   // folder only we can enter (a scratch clone made with mkdtemp).
-  char dir[] = "/tmp/gort-cli-test.XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  std::string cli = std::string(dir) + "/gort";
+  TempDir dir("gort-cli-test", "/tmp");
+  ASSERT_FALSE(dir.path().empty());
+  std::string cli = dir.path() + "/gort";
   std::filesystem::copy_file(GORT_CLI, cli);
-  ASSERT_EQ(chmod(dir, 0755), 0);
+  ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);
   ASSERT_EQ(chmod(cli.c_str(), 0755), 0);
-  struct Cleanup {
-    std::string d;
-    ~Cleanup() {
-      std::error_code ec;
-      std::filesystem::remove_all(d, ec);
-    }
-  } cleanup{dir};
   int out = memfd_create("out", MFD_CLOEXEC), err = memfd_create("err", MFD_CLOEXEC);
   pid_t child = fork();
   ASSERT_GE(child, 0);

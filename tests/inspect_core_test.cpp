@@ -40,7 +40,7 @@ namespace gi = gort::inspect;
 namespace {
 
 using inspect_testing::make_core;
-using inspect_testing::make_temp_dir;
+using inspect_testing::TempDir;
 
 constexpr std::uint64_t kPage = 4096;
 
@@ -209,24 +209,17 @@ class Child {
 
 // A core of a child, with what /proc showed of the child just before.
 struct CoreOf {
-  std::string dir, core, exe;
+  TempDir tmp{"inspect_core_test"};
+  std::string dir = tmp.path(), core, exe;
   pid_t pid = -1;
   std::vector<ProcMapping> maps;
   std::size_t tasks_before = 0, tasks_after = 0;
   std::string skip, error;
 
-  ~CoreOf() {
-    if (!dir.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
-    }
-  }
-
   // Runs argv (argv[0] is the executable), writes `input` to its stdin,
   // waits for `ready_line` on its stdout, and makes the core.
   void make(const std::vector<std::string>& argv, const std::string& input, const std::string& ready_line) {
     exe = argv[0];
-    dir = make_temp_dir("inspect_core_test");
     if (dir.empty()) {
       error = std::string("mkdtemp: ") + std::strerror(errno);
       return;
@@ -290,6 +283,21 @@ void expect_one_line_naming(const std::string& what, const std::string& file) {
   EXPECT_FALSE(what.empty()) << "no Error for " << file;
   EXPECT_EQ(what.find('\n'), std::string::npos) << what;
   EXPECT_NE(what.find(file), std::string::npos) << what;
+}
+
+// The target's 64 bytes at the entry point (entry: in the target) are the
+// executable file's at e_entry.
+void expect_entry_code_from_file(gi::Target& t, std::uint64_t entry, const ElfFacts& exe, const std::string& path) {
+  const GElf_Phdr* text = nullptr;
+  for (const GElf_Phdr& ph : exe.loads)
+    if (exe.entry >= ph.p_vaddr && exe.entry < ph.p_vaddr + ph.p_filesz) text = &ph;
+  ASSERT_NE(text, nullptr);
+  std::string file = slurp(path);
+  const std::uint64_t off = text->p_offset + (exe.entry - text->p_vaddr);
+  ASSERT_LE(off + 64, file.size());
+  char code[64];
+  t.read(entry, code, sizeof code);
+  EXPECT_EQ(std::string(code, sizeof code), file.substr(off, sizeof code));
 }
 
 // cat: one thread, libc and locale files mapped; blocked in read(2) on its
@@ -363,16 +371,7 @@ TEST_F(CatCore, ReadsFromTheCoreAndFromTheFiles) {
   // so these bytes come from the executable file.
   const std::uint64_t entry = *bias + exe.entry;
   ASSERT_FALSE(core_has_bytes(c_.core, entry)) << "the core has the text: this test proves nothing";
-  const GElf_Phdr* text = nullptr;
-  for (const GElf_Phdr& ph : exe.loads)
-    if (exe.entry >= ph.p_vaddr && exe.entry < ph.p_vaddr + ph.p_filesz) text = &ph;
-  ASSERT_NE(text, nullptr);
-  std::string file = slurp(kCat);
-  const std::uint64_t off = text->p_offset + (exe.entry - text->p_vaddr);
-  ASSERT_LE(off + 64, file.size());
-  char code[64];
-  t->read(entry, code, sizeof code);
-  EXPECT_EQ(std::string(code, sizeof code), file.substr(off, sizeof code));
+  ASSERT_NO_FATAL_FAILURE(expect_entry_code_from_file(*t, entry, exe, kCat));
 
   // A read that starts in the core's bytes and runs into the text, across
   // the boundary between the first (dumped) mapping and the text.
@@ -496,15 +495,7 @@ TEST_F(CatCore, ReadsTextWithoutNtFile) {
   ASSERT_NE(m, nullptr);
   EXPECT_EQ(m->path, kCat);
   EXPECT_EQ(m->perms, "r-xp");
-  const GElf_Phdr* text = nullptr;
-  for (const GElf_Phdr& ph : exe.loads)
-    if (exe.entry >= ph.p_vaddr && exe.entry < ph.p_vaddr + ph.p_filesz) text = &ph;
-  ASSERT_NE(text, nullptr);
-  std::string file = slurp(kCat);
-  const std::uint64_t off = text->p_offset + (exe.entry - text->p_vaddr);
-  char code[64];
-  t->read(entry, code, sizeof code);
-  EXPECT_EQ(std::string(code, sizeof code), file.substr(off, sizeof code));
+  ASSERT_NO_FATAL_FAILURE(expect_entry_code_from_file(*t, entry, exe, kCat));
   // No file mappings but the executable's.
   for (const gi::Mapping& mm : maps) EXPECT_TRUE(mm.path.empty() || mm.path == kCat) << mm.path;
 }
@@ -541,15 +532,9 @@ TEST_F(CatCore, RefusesMissingOrNonElfExecutable) {
 // Bad cores that need no child.
 class BadCore : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = make_temp_dir("inspect_core_test");
-    ASSERT_FALSE(dir_.empty());
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  std::string dir_;
+  void SetUp() override { ASSERT_FALSE(dir_.empty()); }
+  TempDir tmp_{"inspect_core_test"};
+  std::string dir_ = tmp_.path();
 };
 
 TEST_F(BadCore, Missing) {

@@ -130,15 +130,7 @@ void write_file(const std::string& path, const std::string& data) {
 // A fresh directory per test for the files it makes.
 class InspectElf : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = std::string(GORT_TESTS_BINARY_DIR) + "/inspect_elf_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr) << std::strerror(errno);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  void SetUp() override { ASSERT_FALSE(dir_.empty()) << std::strerror(errno); }
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
 
   // Bad input: status 1, nothing on stdout, one line on stderr that names
@@ -153,7 +145,8 @@ class InspectElf : public ::testing::Test {
     EXPECT_NE(g.err.find(what), std::string::npos) << g.err;
   }
 
-  std::string dir_;
+  TempDir tmp_{"inspect_elf"};
+  std::string dir_ = tmp_.path();
 };
 
 // ---- The same header as readelf, on every kind of file ----

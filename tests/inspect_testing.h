@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -31,12 +32,16 @@
 #include <vector>
 
 #include "child_env.h"
+#include "inspectee_expectations.h"
 #include "gort/inspect/snapshot.h"
 #include "gort/inspect/target.h"
 
 extern char** environ;
 
 namespace inspect_testing {
+
+using gort_test::Expectations;
+using gort_test::parse_expectations;
 
 using Clock = std::chrono::steady_clock;
 // Generous: only a hang reaches it (sanitizer builds on a busy machine are slow).
@@ -159,37 +164,6 @@ class Process {
   std::string out_text_, err_text_;
 };
 
-// What examples/inspectee announces before `ready`.
-struct Expectations {
-  pid_t pid = 0;
-  int gomaxprocs = 0;
-  int goroutines = 0;
-  std::map<std::string, int> by_state;  // "sleep" -> 4, "running|runnable" -> 6
-  struct Role {
-    std::string fn;  // the goroutines' function: "sleeper"
-    int count;
-    std::string states;  // "sleep", "running|runnable"
-  };
-  std::vector<Role> roles;
-};
-
-inline Expectations parse_expectations(const std::string& out) {
-  Expectations e;
-  std::istringstream in(out);
-  std::string line;
-  static const std::regex role(R"(^expect (\w+) (\d+) (.+)$)");
-  while (std::getline(in, line)) {
-    std::smatch m;
-    if (line.rfind("inspectee pid ", 0) == 0) e.pid = std::stoi(line.substr(14));
-    else if (line.rfind("expect gomaxprocs ", 0) == 0) e.gomaxprocs = std::stoi(line.substr(18));
-    else if (line.rfind("expect goroutines ", 0) == 0) e.goroutines = std::stoi(line.substr(18));
-    else if (std::regex_match(line, m, role)) {
-      e.by_state[m[3]] += std::stoi(m[2]);
-      e.roles.push_back({m[1], std::stoi(m[2]), m[3]});
-    }
-  }
-  return e;
-}
 
 
 struct Result {
@@ -297,11 +271,26 @@ inline std::string make_core(pid_t pid, const std::string& dir, std::string* ski
   return {};
 }
 
-inline std::string make_temp_dir(const std::string& prefix) {
-  std::string tmpl = std::string(GORT_TESTS_BINARY_DIR) + "/" + prefix + ".XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) return {};
-  return tmpl;
-}
+// A scratch folder, base/prefix.XXXXXX (base: the tests' build folder
+// unless given), removed with all it holds when it goes, also when an
+// assertion ends the test early. path() is empty if it could not be made.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix, const std::string& base = GORT_TESTS_BINARY_DIR) {
+    std::string tmpl = base + "/" + prefix + ".XXXXXX";
+    if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 // The inspectee, started with GOMAXPROCS=2 and read up to `ready`.
 class InspecteeTest : public ::testing::Test {

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "child_env.h"
+#include "inspectee_expectations.h"
 #include "test_util.h"
 
 extern char** environ;
@@ -183,43 +184,6 @@ std::vector<Block> parse_dump(const std::string& err) {
   return blocks;
 }
 
-// examples/inspectee's `expect <function> <count> <state>[|<state>...]` lines.
-struct Role {
-  std::string function;
-  int count;
-  std::vector<std::string> states;
-};
-
-struct Expectations {
-  std::vector<Role> roles;
-  int goroutines = -1;
-};
-
-Expectations parse_expectations(const std::string& out) {
-  Expectations e;
-  std::istringstream in(out);
-  std::string line;
-  static const std::regex role(R"(^expect (\w+) (\d+) (.+)$)");
-  while (std::getline(in, line)) {
-    std::smatch m;
-    if (line.rfind("expect goroutines ", 0) == 0) {
-      e.goroutines = std::stoi(line.substr(18));
-    } else if (line.rfind("expect gomaxprocs ", 0) == 0) {
-      continue;
-    } else if (std::regex_match(line, m, role)) {
-      Role r{m[1], std::stoi(m[2]), {}};
-      std::string s = m[3];
-      for (std::size_t pos = 0;;) {
-        std::size_t bar = s.find('|', pos);
-        r.states.push_back(s.substr(pos, bar - pos));
-        if (bar == std::string::npos) break;
-        pos = bar + 1;
-      }
-      e.roles.push_back(r);
-    }
-  }
-  return e;
-}
 
 bool has(std::initializer_list<std::string> v, const std::string& s) {
   for (const auto& x : v)
@@ -248,7 +212,7 @@ void check_inspectee_dump(const std::string& goroutines, const std::string& goma
   EXPECT_TRUE(std::regex_match(second, std::regex(R"(PC=0x[0-9a-f]+ m=-?\d+ sigcode=0)"))) << second;  // kill(2): SI_USER
   EXPECT_EQ(err.compare(14 + second.size(), 2, "\n\n"), 0) << "an empty line before the goroutines";
 
-  Expectations want = parse_expectations(child.out());
+  gort_test::Expectations want = gort_test::parse_expectations(child.out());
   ASSERT_GT(want.goroutines, 0) << child.out();
   std::vector<Block> blocks = parse_dump(err);
   EXPECT_EQ(static_cast<int>(blocks.size()), want.goroutines) << err;
@@ -266,20 +230,20 @@ void check_inspectee_dump(const std::string& goroutines, const std::string& goma
   // dump's freeze stopped them, "stack unavailable" otherwise; a goroutine
   // in a system call keeps running its call. Those are counted by state.
   std::map<std::string, int> want_running, have_running;  // key: the states, as "running|runnable"
-  for (const Role& r : want.roles) {
-    std::string key;
-    for (const auto& s : r.states) key += (key.empty() ? "" : "|") + s;
-    bool parked = r.states.size() == 1 && !has({"running", "runnable", "syscall"}, r.states[0]);
+  for (const gort_test::Expectations::Role& r : want.roles) {
+    const std::string& key = r.states;
+    std::vector<std::string> states = r.state_list();
+    bool parked = states.size() == 1 && !has({"running", "runnable", "syscall"}, states[0]);
     if (parked) {
       int n = 0;
       for (const Block& b : blocks)
-        if (b.state == r.states[0] && b.text.find("\n" + r.function + "()\n") != std::string::npos) n++;
-      EXPECT_EQ(n, r.count) << r.function << " [" << key << "]";
+        if (b.state == states[0] && b.text.find("\n" + r.fn + "()\n") != std::string::npos) n++;
+      EXPECT_EQ(n, r.count) << r.fn << " [" << key << "]";
     } else {
       want_running[key] += r.count;
       int n = 0;
       for (const Block& b : blocks)
-        if (has(r.states, b.state)) n++;
+        if (has(states, b.state)) n++;
       have_running[key] = n;
     }
   }
