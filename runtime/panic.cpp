@@ -88,10 +88,7 @@ G* current_user_g() {
   return (gp && getg() == gp) ? gp : nullptr;
 }
 
-bool traceback_all() {
-  const char* t = std::getenv("GOTRACEBACK");
-  return t && (std::strcmp(t, "all") == 0 || std::strcmp(t, "system") == 0 || std::strcmp(t, "crash") == 0);
-}
+bool traceback_all() { return gotraceback() >= Traceback::All; }
 
 void print_current(G* gp, bool from_throw = false) {
   fdprintf(2, "goroutine %lld [running]:\n", static_cast<long long>(gp->goid));

@@ -127,11 +127,6 @@ void freeze_world() {
   }
 }
 
-bool traceback_crash() {
-  const char* t = std::getenv("GOTRACEBACK");
-  return t != nullptr && std::strcmp(t, "crash") == 0;
-}
-
 [[noreturn]] void dump_and_exit() {
   startpanic();  // a panic already printing wins; its dump ends the process
   fdprintf(2, "SIGQUIT: quit\nPC=0x%lx m=%lld sigcode=%d\n", static_cast<unsigned long>(sig_pc),
@@ -140,7 +135,7 @@ bool traceback_crash() {
   dump_goroutines(2, nullptr);  // each goroutine after an empty line, as in Go
   // No fflush: a frozen goroutine may hold stdout's lock, and Go's exit
   // does not flush anything either.
-  if (traceback_crash()) {
+  if (gotraceback() == Traceback::Crash) {
     // Go's GOTRACEBACK=crash: die by SIGABRT, for a core file.
     signal(SIGABRT, SIG_DFL);
     sigset_t abrt;

@@ -111,10 +111,7 @@ void walk(int fd, unw_cursor_t* cursor, bool first_exact, bool cut_at_throw) {
     }
   }
   int printed = 0;
-  static const bool system = [] {
-    const char* t = std::getenv("GOTRACEBACK");
-    return t && (std::strcmp(t, "system") == 0 || std::strcmp(t, "crash") == 0);
-  }();
+  const bool system = gotraceback() >= Traceback::System;
   for (std::size_t i = first; i < frames.size(); ++i) {
     if (!system && runtime_frame(frames[i])) continue;  // GOTRACEBACK=system shows them, as in Go
     if (printed == kMaxFrames) {
@@ -127,6 +124,15 @@ void walk(int fd, unw_cursor_t* cursor, bool first_exact, bool cut_at_throw) {
 }
 
 }  // namespace
+
+Traceback gotraceback() {
+  const char* t = std::getenv("GOTRACEBACK");
+  if (t == nullptr) return Traceback::Single;
+  if (std::strcmp(t, "all") == 0) return Traceback::All;
+  if (std::strcmp(t, "system") == 0) return Traceback::System;
+  if (std::strcmp(t, "crash") == 0) return Traceback::Crash;
+  return Traceback::Single;
+}
 
 void traceback_current(int fd, bool from_throw) {
   unw_context_t ctx;

@@ -24,6 +24,12 @@ void traceback_current(int fd, bool from_throw = false);
 void traceback_parked(int fd, G* gp);
 void traceback_context(int fd, void* unw_context);  // from a context captured with unw_getcontext  // a G that is not running: from its gobuf
 void print_created_by(int fd, G* gp);
+
+// GOTRACEBACK, read as Go's gotraceback() reads it: the default (the
+// panicking goroutine only), all (every goroutine), system (with the
+// runtime's frames), crash (system, then SIGABRT for a core file).
+enum class Traceback { Single, All, System, Crash };
+Traceback gotraceback();
 void fdwrite(int fd, const char* p, std::size_t len);
 void fdprintf(int fd, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
