@@ -33,7 +33,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
 #include <cerrno>
+#include <iterator>
 
 #include "preempt/preempt.h"
 #include "runtime2.h"
@@ -46,10 +50,34 @@ struct sigaction previous;  // the program's SIGURG disposition before gort::run
 bool installed = false;
 pid_t self_pid;
 
-// SIGURG that preemptone sent: tgkill from this process. (A program that
-// tgkills itself with SIGURG is taken for the runtime; the handler then
-// does nothing unless a preemption was requested anyway.)
-bool from_runtime(const siginfo_t* si) { return si->si_code == SI_TKILL && si->si_pid == self_pid; }
+// SIGURG that preemptone or sysmon sent: tgkill from this process, or the
+// M's own CPU-time timer (blockretake.cpp), whose value is the M. (A
+// program that tgkills itself with SIGURG is taken for the runtime; the
+// handler then does nothing unless a preemption was requested anyway.)
+bool from_runtime(const siginfo_t* si, M* mp) {
+  if (si->si_code == SI_TIMER) return si->si_value.sival_ptr == mp;
+  return si->si_code == SI_TKILL && si->si_pid == self_pid;
+}
+
+// GORTDEBUG=blockwarn: sysmon saw this thread blocked and wants the G's
+// stack. The signal interrupted the blocking call (which restarts, or
+// fails with EINTR where the kernel never restarts it: poll, nanosleep...),
+// so the context is the call's. libunwind's local unwinder walks from it;
+// sysmon symbolizes the pcs later, off this thread.
+void capture_blocked(M* mp, ucontext_t* uc) {
+  if (mp->blockcapture.load(std::memory_order_acquire) != 1) return;
+  unw_cursor_t cursor;
+  std::uint32_t n = 0;
+  if (unw_init_local2(&cursor, reinterpret_cast<unw_context_t*>(uc), UNW_INIT_SIGNAL_FRAME) == 0) {
+    do {
+      unw_word_t ip = 0;
+      if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0 || ip == 0) break;
+      mp->blockpcs[n++] = ip;
+    } while (n < std::size(mp->blockpcs) && unw_step(&cursor) > 0);
+  }
+  mp->nblockpcs = n;
+  mp->blockcapture.store(2, std::memory_order_release);
+}
 
 // A SIGURG that is not ours (out-of-band data on a socket, `kill -URG`)
 // still reaches the handler the program had installed.
@@ -65,8 +93,13 @@ void try_async_preempt(M* mp, ucontext_t* uc) {
   G* gp = mp->curg;
   if (gp == nullptr || getg() != gp) return;  // g0, or a G on the system stack
   if (!gp->preempt || gp->asyncpreempted) return;
-  if (mp->locks > 0 || mp->preemptoff > 0 || mp->p == nullptr) return;
-  if (gp->atomicstatus.load(std::memory_order_relaxed) != Grunning) return;
+  if (mp->locks > 0 || mp->preemptoff > 0) return;
+  // A G whose P sysmon took while its thread was blocked runs without a P
+  // (status syscall) once the call returns: it is stopped like a running
+  // G, and the trampoline's yield takes it back through exitsyscall.
+  if (mp->blockretake.load(std::memory_order_relaxed) != kBlockRetaken &&
+      (mp->p == nullptr || gp->atomicstatus.load(std::memory_order_relaxed) != Grunning))
+    return;
   std::uintptr_t sp = ctx_sp(uc);
   if (sp <= gp->stack.lo || sp > gp->stack.hi) return;
   if (sp - gp->stack.lo < arch_async_frame_size()) return;  // cooperatively, at the next yield point (or overflow)
@@ -79,9 +112,14 @@ void try_async_preempt(M* mp, ucontext_t* uc) {
 void sigurg(int sig, siginfo_t* si, void* ctx) {
   int saved_errno = errno;
   M* mp = getm();
-  if (mp != nullptr) mp->signal_pending.store(0);
-  if (mp != nullptr && from_runtime(si)) try_async_preempt(mp, static_cast<ucontext_t*>(ctx));
-  else forward(sig, si, ctx);
+  if (mp != nullptr && from_runtime(si, mp)) {
+    if (si->si_code != SI_TIMER) mp->signal_pending.store(0);
+    capture_blocked(mp, static_cast<ucontext_t*>(ctx));
+    try_async_preempt(mp, static_cast<ucontext_t*>(ctx));
+  } else {
+    if (mp != nullptr) mp->signal_pending.store(0);
+    forward(sig, si, ctx);
+  }
   errno = saved_errno;
 }
 

@@ -32,39 +32,52 @@
 
 namespace gort::rt {
 
-namespace {
-
-// On g0 (mcall): the preempted G goes to the global run queue as for
-// gosched (Go's gopreempt_m → goschedImpl), locked to this M unless it is
-// locked to it already (lock_os_thread). Locked before it is queued: any M
-// may take it from there.
-G* gopreempt_m(G* gp) {
-  M* mp = getm();
-  if (gp->lockedm == nullptr) {
-    gp->lockedm = mp;
-    mp->lockedg = gp;
-    gp->preemptpinned = true;
-  }
-  return gosched_m(gp);
+// The preempted G goes to the global run queue as for gosched (Go's
+// gopreempt_m → goschedImpl), locked to this M unless it is locked to it
+// already (lock_os_thread). Locked before it is queued: any M may take it
+// from there. Returns whether it pinned gp.
+bool pin_to_m(G* gp, M* mp) {
+  if (gp->lockedm != nullptr) return false;
+  gp->lockedm = mp;
+  mp->lockedg = gp;
+  gp->preemptpinned = true;
+  return true;
 }
+
+// Running again, on mp: the one M allowed to run us.
+void unpin_from_m(G* gp, M* mp) {
+  gp->preemptpinned = false;
+  gp->lockedm = nullptr;
+  mp->lockedg = nullptr;
+}
+
+namespace {
 
 void preempt_switch(G* gp) {
   M* mp = gp->m;
   gp->preempt = false;
   gp->stackguard0.store(gp->stack.lo + kStackGuard, std::memory_order_relaxed);
+  // The P only with locks raised: sysmon may have taken it while the thread
+  // was blocked, and then this is the way back (exitblocked, pinned).
+  locks_inc(mp);
+  if (mp->blockretake.load(std::memory_order_acquire) == kBlockRetaken) {
+    mp->locks--;
+    exitblocked(gp, /*pin=*/true);
+    return;
+  }
   P* pp = mp->p;
   if (!work_waiting(pp, 0)) {
     pp->schedtick++;
     pp->slicestart = nanotime();
+    mp->locks--;
     return;
   }
-  mcall(gopreempt_m);
-  // Running again, on mp: the one M allowed to run us.
-  if (gp->preemptpinned) {
-    gp->preemptpinned = false;
-    gp->lockedm = nullptr;
-    mp->lockedg = nullptr;
-  }
+  mp->locks--;
+  // Pinned before the switch: if the P is taken before mcall gets there,
+  // mcall's way back (exitblocked) must keep the G on this thread too.
+  bool pinned = pin_to_m(gp, mp);
+  mcall(gosched_m);  // Go's gopreempt_m
+  if (pinned) unpin_from_m(gp, mp);
 }
 
 // errno is the thread's, and the preempted code may be anywhere between
@@ -111,6 +124,14 @@ extern "C" void gort_morestack() noexcept {
   if (sp < gp->stack.lo || sp >= gp->stack.hi) return;
   if (sp < gp->stack.lo + kStackGuard) stack_overflow(gp, sp);
   if (gp->stackguard0.load(std::memory_order_relaxed) != kStackPreempt) return;
+  // sysmon took the P while the thread was blocked, and poisoned the guard
+  // so that the G comes back here: Go's exitsyscall, on this thread.
+  if (mp->blockretake.load(std::memory_order_acquire) != kBlockNone && mp->locks == 0 && mp->preemptoff == 0) {
+    const int saved_errno = errno;
+    exitblocked(gp, /*pin=*/true);
+    errno = saved_errno;
+    return;
+  }
   if (mp->locks > 0 || mp->preemptoff > 0 || !gp->preempt ||
       gp->atomicstatus.load(std::memory_order_relaxed) != Grunning) {
     // Not now. The request stays in gp->preempt: releasem_rearm (or

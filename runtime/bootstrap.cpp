@@ -35,6 +35,7 @@ void schedinit() {
   sched.starttime = nanotime();
   parsedebugvars();
   preempt_init();
+  blockretake_init();  // before any M: minit reads what it sets
   stackinit();
   m0 = m0init();
   sched.lock.lock();
@@ -75,6 +76,7 @@ void wait_for_m0() {
 // other M parks for good at its next one (and so runs no more goroutines
 // while the process exits).
 void main_exited() {
+  blockwarn_drain();
   sched.exiting.store(true);
   sched.lock.lock();
   bool m0_idle = m0->blocked;

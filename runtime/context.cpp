@@ -83,7 +83,7 @@ GORT_NOIPA void setg(G* gp) {
 }
 
 void acquirem() {
-  if (M* mp = getm()) mp->locks++;
+  if (M* mp = getm()) locks_inc(mp);
 }
 void releasem() {
   if (M* mp = getm()) {
@@ -107,17 +107,38 @@ G* run_g(M* mp, G* gp) {
   G* from = gp;  // the G that called mcall is the one that ran
   auto fn = mp->mcall_fn;
   mp->mcall_fn = nullptr;
-  return fn(from);
+  G* next = fn(from);
+  mp->locks--;  // mcall's (fn has dropped the G: sysmon no longer looks at this M)
+  return next;
 }
 
+// m->locks stays raised from here until fn has dropped the G on g0, and
+// from execute() until the G runs again (below, and gort_goroutine_main):
+// while m->curg is set but the thread runs the scheduler, sysmon must not
+// take the P for a blocked G (blockretake.cpp).
 void mcall(G* (*fn)(G*), bool exiting) {
+  // A G that lost its P while blocked (blockretake.cpp) leaves that state
+  // first: exitsyscall, which may wait for a P. Not while it holds a runtime
+  // lock (gopark from a channel or semaphore): then it takes a free P if
+  // there is one, or parks without one, and the M stops.
   M* mp = getm();
+  locks_inc(mp);
+  if (mp->blockretake.load(std::memory_order_acquire) == kBlockRetaken) {
+    if (mp->locks > 1) {
+      exitblocked_nowait(mp);
+    } else {
+      mp->locks--;
+      exitblocked(mp->curg, /*pin=*/false);
+      mp = acquirem_p();
+    }
+  }
   G* gp = mp->curg;
   mp->mcall_fn = fn;
   san::switch_to(&gp->asan_fake_stack, mp->g0, exiting);
   gort_swapctx(&gp->sched, &mp->g0->sched);
   // Resumed, possibly on another M: nothing read from TLS above is valid.
   san::switched_back(gp->asan_fake_stack);
+  getm()->locks--;  // execute's
 }
 
 void systemstack(void (*fn)(void*), void* arg) {
@@ -130,11 +151,13 @@ void systemstack(void (*fn)(void*), void* arg) {
   // g0 is suspended inside run_g at g0->sched.sp; the space below it, past
   // the red zone, is free for as long as this G holds the M.
   std::uintptr_t sp = mp->g0->sched.sp - 256;
+  locks_inc(mp);  // the thread runs runtime code (dumps, libdw) that may block: not a blocked G
   san::switch_stack_begin(mp->g0);
   setg(mp->g0);
   gort_systemstack_switch(fn, arg, sp);
   setg(gp);
   san::switch_stack_end(gp);
+  mp->locks--;
 }
 
 }  // namespace gort::rt

@@ -82,6 +82,12 @@ void parsedebugvars() {
     } else if (key == "asyncpreemptoff") {
       if (val == "0" || val == "1") debug.asyncpreemptoff = val == "1";
       else bad(key, val);
+    } else if (key == "blockretake") {
+      if (val == "0" || val == "1") debug.blockretake = val == "1";
+      else bad(key, val);
+    } else if (key == "blockwarn") {
+      if (val == "0" || val == "1") debug.blockwarn = val == "1";
+      else bad(key, val);
     } else if (key == "timeslice") {
       // A unit is required: "10" alone could mean ms (Go's habit) or ns.
       std::int64_t ns;

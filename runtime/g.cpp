@@ -191,7 +191,7 @@ using namespace gort::rt;
 FnSlot* newproc_begin() {
   if (!sched.started.load(std::memory_order_relaxed)) fatal("gort::go called before gort::run");
   M* mp = getm();
-  if (mp) mp->locks++;
+  if (mp) locks_inc(mp);
   G* gp = gfget(mp ? mp->p : nullptr);
   if (gp == nullptr) {
     gp = malg();
@@ -204,14 +204,16 @@ FnSlot* newproc_begin() {
 
 void newproc_abort(FnSlot* slot) noexcept {
   M* mp = getm();
+  if (mp) locks_inc(mp);
   gfput(mp ? mp->p : nullptr, g_of(slot));
+  if (mp && --mp->locks == 0) releasem_rearm(mp);
 }
 
 __attribute__((noinline)) void newproc_end(FnSlot* slot) {
   G* newg = g_of(slot);
   M* mp = getm();
-  if (mp) mp->locks++;
-  P* pp = mp ? mp->p : nullptr;
+  if (mp) locks_inc(mp);
+  P* pp = mp ? mp->p : nullptr;  // nullptr in a system call, implicit ones too: the global queue
   makectx(newg);
   G* parent = mp ? mp->curg : nullptr;
   newg->parentgoid = parent ? parent->goid : 0;
@@ -244,6 +246,7 @@ void main_exited();
 // intact (on_terminate prints it as Go prints a panic).
 extern "C" [[noreturn]] void gort_goroutine_main(G* gp) {
   san::switched_back(nullptr);
+  getm()->locks--;  // execute's (context.cpp: mcall)
   gp->fn.invoke(gp->fn.buf);
   gp->fn.destroy(gp->fn.buf);
   if (gp->goid == 1) main_exited();

@@ -37,7 +37,7 @@ void osyield() { sched_yield(); }
 // on another core and will release soon), then passively (sched_yield), then
 // sleep on the futex with key 2 so that unlock knows to wake someone.
 void Lock::lock() {
-  if (M* mp = getm()) mp->locks++;
+  if (M* mp = getm()) locks_inc(mp);
   std::uint32_t v = 0;
   if (key_.compare_exchange_strong(v, 1, std::memory_order_acquire)) return;
   std::uint32_t wait = v;
@@ -66,7 +66,7 @@ void Lock::lock() {
 bool Lock::try_lock() {
   std::uint32_t v = 0;
   if (!key_.compare_exchange_strong(v, 1, std::memory_order_acquire)) return false;
-  if (M* mp = getm()) mp->locks++;
+  if (M* mp = getm()) locks_inc(mp);
   return true;
 }
 

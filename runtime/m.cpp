@@ -43,6 +43,7 @@ void minit(M* mp) {
   }
   mp->g0->tsan_fiber = san::current_fiber();
   preempt_minit(mp);
+  blockretake_minit(mp);
 }
 
 void* mstart(void* arg) {
@@ -66,6 +67,7 @@ void* mstart(void* arg) {
   // The M is leaving (idle for too long, or its locked G ended): stopm or
   // mexit took it out of mcount. It stays on allm, marked, for the inspector.
   mp->exited = true;
+  blockretake_mexit(mp);
   preempt_mexit(mp);
   setg(nullptr);
   return nullptr;

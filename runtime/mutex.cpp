@@ -32,7 +32,10 @@ bool can_spin(int iter) {
   if (ncpu <= 1) return false;
   if (rt::gomaxprocs.load() <= sched.npidle.load() + sched.nmspinning.load() + 1) return false;
   M* mp = getm();
-  if (mp == nullptr || mp->p == nullptr || !runqempty(mp->p)) return false;
+  // One read of p: without m->locks it may be taken meanwhile (a blocked
+  // M's retake), and a stale P's queue is still safe to look at.
+  P* pp = mp ? static_cast<P*>(mp->p) : nullptr;
+  if (pp == nullptr || !runqempty(pp)) return false;
   return true;
 }
 }  // namespace

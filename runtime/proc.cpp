@@ -265,6 +265,11 @@ void resetspinning(M* mp) {
 }
 
 void execute(M* mp, G* gp, bool inherit_time) {
+  // Raised until gp runs (mcall, gort_goroutine_main lower it): while curg
+  // is set but this thread still runs the scheduler, sysmon must not take
+  // the P for a blocked G. Before curg's release store: sysmon reads curg
+  // and then locks.
+  locks_inc(mp);
   mp->curg.store_release(gp);  // preemptone (sysmon) follows it
   gp->m = mp;
   casgstatus(gp, Grunnable, Grunning);
@@ -418,7 +423,9 @@ G* current_user_g(const char* what) {
   G* gp = getg();
   if (gp == nullptr || gp->m == nullptr || gp->m->curg != gp) fatal("%s called off a goroutine", what);
   // Inside gort::syscall the G has no P: there is nothing to park or yield to.
-  if (readgstatus(gp) == Gsyscall)
+  // (A G whose P sysmon took while it was blocked is in an implicit system
+  // call instead: mcall and acquirem_p take it out of it first.)
+  if (readgstatus(gp) == Gsyscall && gp->m->blockretake.load() == kBlockNone)
     fatal("%s called inside gort::syscall (a goroutine in a system call has no P: it cannot park or yield)", what);
   return gp;
 }
@@ -447,9 +454,9 @@ void goready(G* gp) {
   casgstatus(gp, Gwaiting, Grunnable);
   gp->waitreason = WaitReason::Zero;
   M* mp = getm();
-  if (mp) mp->locks++;
-  if (mp && mp->p) {
-    runqput(mp->p, gp, true);
+  if (mp) locks_inc(mp);
+  if (P* pp = mp ? static_cast<P*>(mp->p) : nullptr) {
+    runqput(pp, gp, true);
     wakep();
   } else {
     globrunqput_wake(gp);
@@ -482,7 +489,8 @@ namespace gort {
 void gosched() {
   using namespace rt;
   G* gp = current_user_g("gort::gosched");
-  P* pp = gp->m->p;
+  M* mp = acquirem_p();
+  P* pp = mp->p;
   // Fast path: when nothing else is runnable here — the local queue and the
   // global queue are empty, no timer of this P is due, the world is not
   // stopping — Go's gosched puts the G on the global queue only for
@@ -491,8 +499,10 @@ void gosched() {
   // new time slice (schedtick) for the same G.
   if (!gp->preempt && !work_waiting(pp, 0)) {
     pp->schedtick++;
+    releasem();
     return;
   }
+  releasem();
   mcall(gosched_m);
 }
 }  // namespace gort

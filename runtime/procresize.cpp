@@ -113,10 +113,13 @@ void procresize_locked(std::int32_t nprocs) {
 
 void stop_the_world_internal(WaitReason reason) {
   M* mp = getm();
-  G* gp = mp->curg;
-  if (gp == nullptr || getg() != gp || mp->p == nullptr) fatal("stop_the_world called off a goroutine");
+  G* gp = mp ? static_cast<G*>(mp->curg) : nullptr;
+  if (gp == nullptr || getg() != gp) fatal("stop_the_world called off a goroutine");
+  // This G must not be preempted or moved while the world is stopped; and
+  // it needs its P (a G whose P was taken while blocked gets one back).
+  mp = acquirem_p();
+  if (mp->p == nullptr) fatal("stop_the_world called inside gort::syscall");
   gp->waitreason = reason;
-  mp->locks++;  // this G must not be preempted or moved while the world is stopped
   sched.lock.lock();
   sched.stopwait = gomaxprocs.load();
   sched.gcwaiting.store(1);

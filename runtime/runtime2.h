@@ -50,6 +50,9 @@ enum : std::uint32_t {
 // P status (Go's numbering).
 enum : std::uint32_t { Pidle = 0, Prunning = 1, Psyscall = 2, Pgcstop = 3, Pdead = 4 };
 
+// M::blockretake (blockretake.cpp).
+enum : std::uint32_t { kBlockNone = 0, kBlockRetaking = 1, kBlockRetaken = 2 };
+
 // Wait reasons. The strings are Go's (runtime2.go, Go 1.20's sync ones).
 enum class WaitReason : std::uint8_t {
   Zero,
@@ -94,12 +97,18 @@ class Racy {
     *this = static_cast<T>(old + 1);
     return old;
   }
+  // Decrements store with release: the last one of m->locks ends the M's
+  // use of its P, and sysmon reads it with acquire before taking the P
+  // (blockretake.cpp). Free on x86.
   T operator--(int) {
     T old = *this;
-    *this = static_cast<T>(old - 1);
+    v_.store(static_cast<T>(old - 1), std::memory_order_release);
     return old;
   }
-  T operator--() { return *this = static_cast<T>(T(*this) - 1), T(*this); }
+  T operator--() {
+    v_.store(static_cast<T>(T(*this) - 1), std::memory_order_release);
+    return T(*this);
+  }
   T load() const { return *this; }
   // For a pointer a monitor follows (m->curg: sysmon writes to the G): the
   // release store and acquire load order the G's earlier initialisation
@@ -147,8 +156,11 @@ struct G {
   Racy<bool> preempt_stop;  // on preemption, go to Gpreempted instead of Grunnable
   Racy<bool> asyncpreempted;  // stopped by SIGURG: its registers are in gort_async_preempt's frame
   bool preemptpinned;         // preempted: locked to its M until it runs again (preempt/yield.cpp)
-  std::uintptr_t syscallsp;   // in gort::syscall: the frame of entersyscall (for_each_g scans from here)
-  std::uintptr_t syscallpc;
+  // In gort::syscall: the frame of entersyscall (for_each_g scans from
+  // here); in a system call sysmon found blocked: the thread's user sp and
+  // pc at its entry into the kernel (written by sysmon, hence Racy).
+  Racy<std::uintptr_t> syscallsp;
+  Racy<std::uintptr_t> syscallpc;
   bool guarded;       // the stack has a guard page below stack.lo
   std::int64_t goid;
   std::int64_t parentgoid;
@@ -171,7 +183,7 @@ struct M {
   Racy<G*> curg;  // the user G running, or nullptr
   Racy<P*> p;     // attached P, or nullptr
   P* nextp;      // the P to acquire when woken from stopm
-  P* oldp;       // the P held before a system call (entersyscall); exitsyscall tries it first
+  Racy<P*> oldp;  // the P held before a system call (entersyscall, or sysmon's blocked-M retake); exitsyscall tries it first
   std::int64_t id;
   pid_t procid;  // kernel thread id (tgkill, the inspector)
   std::atomic<bool> spinning;  // looking for work
@@ -179,10 +191,25 @@ struct M {
   Racy<bool> sysmon;   // holds the monitor role: runs sysmon() without a P (the role moves: see sysmon.cpp)
   bool stopm_may_exit;  // parked in stopm(may_exit=true): its caller copes with being handed the sysmon role
   Racy<bool> exited;  // the thread has ended (idle too long); kept on allm
-  Racy<std::int32_t> locks;       // runtime locks held: no preemption while > 0
+  Racy<std::int32_t> locks;       // runtime locks held: no preemption while > 0 (and no blocked-M retake: blockretake.cpp)
   Racy<std::int32_t> preemptoff;  // non-zero: no preemption
   std::atomic<std::uint32_t> signal_pending;  // a preemption signal is in flight (at most one per M)
   void* sigstack;  // the alternate signal stack the SIGURG handler runs on (ours to free), or nullptr
+  // Blocked-M retake (blockretake.cpp): sysmon took this M's P while its
+  // thread was blocked in code gort did not see. kBlockRetaking while sysmon
+  // decides; kBlockRetaken: the G is in an implicit system call (Gsyscall,
+  // m->p == nullptr, m->oldp its old P) until it next enters gort.
+  std::atomic<std::uint32_t> blockretake;
+  Racy<std::int64_t> blockedsince;  // kBlockRetaken: since when the thread has not run (sysmon's view)
+  std::int64_t blockcpu;            // kBlockRetaken: its CPU time then (sysmon's alone, for blockwarn)
+  bool blockwarned;                 // blockwarn has asked for this stretch's stack
+  clockid_t cpuclock;               // the thread's CPU-time clock (pthread_getcpuclockid)
+  void* blocktimer;                 // a timer_t on cpuclock: SIGURG once the thread runs again, or nullptr
+  // GORTDEBUG=blockwarn: sysmon asks (1) the thread's SIGURG handler for
+  // the blocked G's stack; the handler leaves the pcs here and stores 2.
+  std::atomic<std::uint32_t> blockcapture;
+  std::uint32_t nblockpcs;
+  std::uintptr_t blockpcs[48];
   Note park;
   M* schedlink;  // next on sched.midle
   M* alllink;    // next on allm
@@ -217,6 +244,14 @@ struct SysmonTick {
   std::int64_t preemptfirst;  // when it first asked
   std::uint32_t syscalltick;
   std::int64_t syscallwhen;
+  // Blocked-M detection (blockretake.cpp): the run of a G sysmon is
+  // watching (its G and schedtick), the thread's CPU time at the last look,
+  // and when that CPU time was last seen to change.
+  G* blockg;
+  std::uint32_t blocktick;
+  std::int64_t blockcpu;
+  std::int64_t blockcpuwhen;
+  bool blockwarned;  // blockwarn: this run has been looked at
 };
 
 struct alignas(64) P {
@@ -359,8 +394,39 @@ void systemstack(F&& f) {
   systemstack([](void* p) { (*static_cast<std::remove_reference_t<F>*>(p))(); }, &f);
 }
 
+// m->locks goes up by one. When it goes from 0 to 1 on a thread that
+// sysmon may be taking the P from (blockretake.cpp), the M waits until
+// sysmon has decided: either the P is still its own, or the M is now in an
+// implicit system call (kBlockRetaken) with no P. The fence is one side of
+// a Dekker pair whose other side is sysmon's membarrier (asymmetric: the
+// common side pays only a compiler barrier; see blockretake.cpp).
+extern bool asymmetric_fence;  // membarrier(PRIVATE_EXPEDITED) is registered
+void blockretake_wait(M* mp);
+inline void locks_inc(M* mp) {
+  if (mp->locks++ != 0) return;
+  if (asymmetric_fence)
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  else
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (mp->blockretake.load(std::memory_order_relaxed) == kBlockRetaking) blockretake_wait(mp);
+}
 void acquirem();
 void releasem();
+// acquirem for a user G that needs its P: if sysmon took the P while the
+// thread was blocked, the G first takes Go's exitsyscall path (and may
+// resume on another thread). Returns the current M, with locks raised.
+M* acquirem_p();
+// The G lost its P to a blocked-M retake and has entered gort: leave the
+// implicit system call (exitsyscall). pin: the G did not call gort (a yield
+// point, a signal): it resumes on this thread (see preempt/yield.cpp).
+void exitblocked(G* gp, bool pin);
+// The same for a G about to park holding a runtime lock (mcall from gopark):
+// its old P or an idle one if free, else none; it may not wait. m->locks > 0.
+void exitblocked_nowait(M* mp);
+void exitsyscall_nowait(M* mp, G* gp);  // syscall.cpp: Gsyscall → Grunning, with a P if one is free
+// preempt/yield.cpp's pinning, for exitblocked: gp stays on mp until it runs again.
+bool pin_to_m(G* gp, M* mp);
+void unpin_from_m(G* gp, M* mp);
 // mp has just dropped its last runtime lock: a preemption refused at a yield
 // point meanwhile (the request stays in g->preempt) is armed again, so the
 // next yield point takes it (Go's releasem).
@@ -452,6 +518,17 @@ void poll_break();
 inline constexpr std::int64_t kSyscallHandoffNs = 20'000;
 inline constexpr std::int64_t kSysmonMaxSleepNs = 10'000'000;  // sysmon's longest sleep between rounds (while not idle)
 void sysmon();
+// blockretake.cpp: one pass over the running Ps for threads blocked outside
+// gort::syscall; returns when it must look again (LLONG_MAX: no need).
+std::int64_t retake_blocked(std::int64_t now, bool* retook);
+void blockretake_init();   // schedinit: membarrier, the CPU count
+void blockretake_minit(M* mp);  // on the M's thread: its CPU clock and timer
+void blockretake_mexit(M* mp);
+// blockwarn.cpp (GORTDEBUG=blockwarn): ask mp's thread for gp's stack;
+// print what has come back, once per call site.
+void blockwarn_request(M* mp, G* gp);
+void blockwarn_report();
+void blockwarn_drain();  // main_exited: let sysmon print what it has asked for
 void wake_sysmon();
 void sysmon_wake(std::int64_t deadline);  // sysmon must look again by deadline (lock-free)
 
@@ -485,6 +562,8 @@ struct DebugVars {
   bool preemptoff = false;        // no preemption at all
   bool asyncpreemptoff = false;   // yield points only, no SIGURG
   std::int64_t timeslice_ns = 10'000'000;  // a G holding its P longer is preempted
+  bool blockretake = true;  // take the P from a thread blocked outside gort::syscall
+  bool blockwarn = false;   // report each call site that blocks a thread for more than 1 ms
 };
 extern DebugVars debug;
 void parsedebugvars();

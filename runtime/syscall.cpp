@@ -115,6 +115,18 @@ void set_errno(int v) {
 
 }  // namespace
 
+// A G leaving a system call that must not wait for a P (it holds a runtime
+// lock and is about to park: mcall from gopark, after a blocked-M retake).
+// It takes its old P or an idle one if free; if not, it parks without a P
+// (park_m needs none) and its M stops in schedule_loop.
+void exitsyscall_nowait(M* mp, G* gp) {
+  gp->waitsince = 0;
+  P* oldp = mp->oldp;
+  mp->oldp = nullptr;
+  exitsyscallfast(oldp);
+  casgstatus(gp, Gsyscall, Grunning);
+}
+
 }  // namespace gort::rt
 
 namespace gort::detail {
@@ -126,10 +138,16 @@ bool entersyscall() noexcept {
   if (mp == nullptr) return false;  // a thread gort did not make: it may block as it likes
   G* gp = mp->curg;
   if (gp == nullptr || getg() != gp) return false;  // g0 or sysmon: runtime code
-  if (readgstatus(gp) == Gsyscall) return false;    // nested: the P is already given up
+  // Not preemptible while the G's, M's and P's states disagree, and the P
+  // is read only with locks raised (blockretake.cpp).
+  locks_inc(mp);
+  // Nested, or the P was taken while the thread was blocked (an implicit
+  // system call, left at the next entry into gort): the P is already given up.
+  if (readgstatus(gp) == Gsyscall) {
+    mp->locks--;
+    return false;
+  }
   P* pp = mp->p;
-  // Not preemptible while the G's, M's and P's states disagree.
-  mp->locks++;
   std::int64_t now = nanotime();
   gp->syscallsp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
   gp->syscallpc = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
@@ -156,7 +174,7 @@ void exitsyscall() noexcept {
   M* mp = getm();
   G* gp = mp->curg;
   if (readgstatus(gp) != Gsyscall) fatal("exitsyscall: goroutine %lld is not in a system call", static_cast<long long>(gp->goid));
-  mp->locks++;
+  locks_inc(mp);
   gp->waitsince = 0;
   P* oldp = mp->oldp;
   mp->oldp = nullptr;

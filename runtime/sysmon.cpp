@@ -53,7 +53,10 @@ constexpr std::int64_t kSyscallIdleRetakeNs = 10'000'000;
 // Would retake hand pp, in a system call past its deadline, to another M?
 // Not if it has no work of its own and some M is spinning or some P idle:
 // they will pick up whatever work comes.
-bool handoff_wanted(P* pp) { return !runqempty(pp) || sched.nmspinning.load() + sched.npidle.load() == 0; }
+// (While the world stops, always: the P must stop, and its M will not.)
+bool handoff_wanted(P* pp) {
+  return !runqempty(pp) || sched.nmspinning.load() + sched.npidle.load() == 0 || sched.gcwaiting.load() != 0;
+}
 
 // The next time sysmon must look at the Ps in system calls. `handoff` is a
 // deadline at which a P is expected to be handed off: sysmon must be on time
@@ -222,7 +225,14 @@ std::int64_t preempt_slices(std::int64_t now) {
     SysmonTick& pd = pp->sysmontick;
     std::int64_t start = pp->slicestart;
     std::int64_t due = pd.preemptslice == start ? pd.preemptwhen : start + slice;
-    if (now >= due && !work_waiting(pp, now)) {
+    // A thread that has not run since sysmon's last look (blocked, most
+    // likely: retake_blocked is about to take its P) gains nothing from a
+    // signal, and a blocking call it interrupts may fail with EINTR.
+    const SysmonTick& bt = pp->sysmontick;
+    const bool stood = bt.blockg == mp->curg && bt.blockcpuwhen < now && (debug.blockretake || debug.blockwarn);
+    if (now >= due && stood) {
+      due = now + kRetryNs;
+    } else if (now >= due && !work_waiting(pp, now)) {
       // Nothing else could run here: a preemption would only start a new
       // slice for the same G, at the price of a signal. Look again later,
       // or when a timer of this P is due.
@@ -340,9 +350,14 @@ void sysmon() {
       for (;;) futexsleep(&never, 0, -1);
     }
     std::int64_t now = nanotime();
-    if (debug.schedtrace_ms <= 0 && (sched.gcwaiting.load() || sched.npidle.load() == gomaxprocs.load())) {
+    // Asleep while the world is stopped (not while it is stopping: a P whose
+    // thread is blocked outside gort::syscall stops only when retaken).
+    auto quiet = [] {
+      return (sched.gcwaiting.load() && sched.stopwait.load() == 0) || sched.npidle.load() == gomaxprocs.load();
+    };
+    if (debug.schedtrace_ms <= 0 && quiet()) {
       sched.lock.lock();
-      if (sched.gcwaiting.load() || sched.npidle.load() == gomaxprocs.load()) {
+      if (quiet()) {
         checkdead();
         sched.sysmonwait.store(true);
         sched.lock.unlock();
@@ -374,10 +389,14 @@ void sysmon() {
       startm(nullptr, false);
       woke = true;
     }
+    // Threads blocked outside gort::syscall first: their Ps go to Psyscall,
+    // and retake hands them off in the same round.
+    bool retook = false;
+    std::int64_t blocknext = retake_blocked(now, &retook);
     bool syscalls = false, handed = false;
-    if (retake(now, &sm.due, &syscalls, &handed) != 0 || syscalls) woke = true;
+    if (retake(now, &sm.due, &syscalls, &handed) != 0 || syscalls || retook) woke = true;
     if (handed) return;  // another M holds the role (and sm) now
-    sm.preemptnext = preempt_slices(now);
+    sm.preemptnext = std::min(preempt_slices(now), blocknext);
     sm.idle = woke ? 0 : sm.idle + 1;
     if (debug.schedtrace_ms > 0 && sm.lasttrace + debug.schedtrace_ms * 1000000 <= now) {
       sm.lasttrace = now;

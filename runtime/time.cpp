@@ -83,8 +83,12 @@ void heap_add(P* pp, Timer* t) {
 
 void addtimer(Timer* t) {
   M* mp = getm();
-  // Off a P (sysmon, a foreign thread), timers go to P 0, which always exists.
-  P* pp = (mp && mp->p) ? mp->p.load() : allp[0];
+  // Off a P (sysmon, a foreign thread, a system call), timers go to P 0,
+  // which always exists. Read once and without m->locks: if a blocked-M
+  // retake takes our P meanwhile, the timer is on another M's P, which is
+  // fine: the heap is guarded by timerslock, not by ownership.
+  P* pp = mp ? static_cast<P*>(mp->p) : nullptr;
+  if (pp == nullptr) pp = allp[0];
   pp->timerslock.lock();
   heap_add(pp, t);
   update_timer0(pp);

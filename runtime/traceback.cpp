@@ -1,6 +1,7 @@
 #include "traceback.h"
 
 #include <cxxabi.h>
+#include <dlfcn.h>
 #include <elfutils/libdwfl.h>
 #include <unistd.h>
 #define UNW_LOCAL_ONLY
@@ -65,14 +66,27 @@ using inspect::demangle;
 
 // Memoised: a dump of many goroutines parked in the same few places asks
 // for the same addresses again and again, and each libdw lookup costs
-// ~10 us (a SIGQUIT dump of 1,000 Gs took 11 s without it). Callers are
-// serialised by startpanic, so the cache needs no lock.
+// ~10 us (a SIGQUIT dump of 1,000 Gs took 11 s without it). The dying
+// thread (serialised by startpanic) and sysmon (blockwarn reports) share
+// the cache and the Dwfl session, which is not thread-safe either: a spin
+// lock, not a runtime Lock, because the SIGQUIT dumper is not an M. Its
+// holder is never frozen (sysmon is not a G) and holds it for one lookup.
+// A thread that crashes inside a lookup and dumps finds it held by itself.
+std::atomic<pid_t> symlock{0};
+
 std::vector<Frame> symbolize(std::uintptr_t pc, bool exact) {
   static std::unordered_map<std::uintptr_t, std::vector<Frame>> cache;
+  static thread_local const pid_t self = static_cast<pid_t>(gettid());
+  const bool reentered = symlock.load(std::memory_order_relaxed) == self;
+  if (!reentered) {
+    for (pid_t free = 0; !symlock.compare_exchange_weak(free, self, std::memory_order_acquire); free = 0) procyield(50);
+  }
   std::uintptr_t key = pc << 1 | (exact ? 1 : 0);  // user-space addresses leave the top bit free
   auto it = cache.find(key);
   if (it == cache.end()) it = cache.emplace(key, inspect::symbolize(self_dwfl(), pc, exact)).first;
-  return it->second;
+  std::vector<Frame> frames = it->second;
+  if (!reentered) symlock.store(0, std::memory_order_release);
+  return frames;
 }
 bool runtime_frame(const Frame& f) { return inspect::is_runtime_frame(f); }
 
@@ -89,8 +103,9 @@ void print_frame(int fd, const Frame& f) {
 // Walks the stack, then prints it: the frames below the last one whose name
 // starts with one of cut (a panic's trace starts at the throw, not in the
 // unwinder or the terminate handler), without the runtime's own frames.
+void print_frames(int fd, const std::vector<Frame>& frames, std::size_t first);
+
 void walk(int fd, unw_cursor_t* cursor, bool first_exact, bool cut_at_throw) {
-  constexpr int kMaxFrames = 100;
   std::vector<Frame> frames;
   bool exact = first_exact;
   for (int i = 0; i < 1000; ++i) {
@@ -110,6 +125,11 @@ void walk(int fd, unw_cursor_t* cursor, bool first_exact, bool cut_at_throw) {
       if (fn == "__cxa_throw" || fn == "__cxa_rethrow" || fn == "std::terminate()") first = i + 1;
     }
   }
+  print_frames(fd, frames, first);
+}
+
+void print_frames(int fd, const std::vector<Frame>& frames, std::size_t first) {
+  constexpr int kMaxFrames = 100;
   int printed = 0;
   const bool system = gotraceback() >= Traceback::System;
   for (std::size_t i = first; i < frames.size(); ++i) {
@@ -145,6 +165,31 @@ void traceback_context(int fd, void* unw_context) {
   unw_cursor_t cursor;
   if (unw_init_local(&cursor, static_cast<unw_context_t*>(unw_context)) != 0) return;
   walk(fd, &cursor, true, false);
+}
+
+void traceback_pcs(int fd, const std::uintptr_t* pcs, std::size_t n) {
+  std::vector<Frame> frames;
+  for (std::size_t i = 0; i < n; ++i)
+    for (Frame& f : symbolize(pcs[i], i == 0)) frames.push_back(std::move(f));
+  print_frames(fd, frames, 0);
+}
+
+// The program's own code: not gort's, not a system library's (libc's read)
+// nor a system header's (std::mutex::lock, inlined).
+std::uintptr_t user_call_site(const std::uintptr_t* pcs, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    Dl_info info;
+    if (dladdr(reinterpret_cast<void*>(pcs[i]), &info) == 0 || info.dli_fname == nullptr) continue;
+    std::string_view path = info.dli_fname;
+    bool system_lib = false;
+    for (std::string_view dir : {"/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", "/usr/local/lib/"})
+      system_lib |= path.substr(0, dir.size()) == dir;
+    if (system_lib) continue;
+    std::vector<Frame> frames = symbolize(pcs[i], i == 0);
+    const Frame& f = frames.front();  // innermost: an inlined std::mutex::lock is the header's
+    if (!inspect::is_gort_frame(f) && f.file.rfind("/usr/include/", 0) != 0) return pcs[i];
+  }
+  return n > 0 ? pcs[0] : 0;
 }
 
 void traceback_parked(int fd, G* gp) {

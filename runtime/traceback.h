@@ -24,6 +24,11 @@ void traceback_current(int fd, bool from_throw = false);
 void traceback_parked(int fd, G* gp);
 void traceback_context(int fd, void* unw_context);  // from a context captured with unw_getcontext  // a G that is not running: from its gobuf
 void print_created_by(int fd, G* gp);
+// From a list of pcs (the first exact: where a signal interrupted the thread).
+void traceback_pcs(int fd, const std::uintptr_t* pcs, std::size_t n);
+// The first of pcs in the program's own code, not gort's nor the system's:
+// where the program called what blocked (blockwarn's "call site").
+std::uintptr_t user_call_site(const std::uintptr_t* pcs, std::size_t n);
 
 // GOTRACEBACK, read as Go's gotraceback() reads it: the default (the
 // panicking goroutine only), all (every goroutine), system (with the
