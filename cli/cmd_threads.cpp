@@ -73,7 +73,7 @@ int cmd_threads(int argc, char** argv) {
     for (const MState& m : snap.ms) {
       j.begin_object().field("m", m.id).field("tid", static_cast<std::int64_t>(m.tid));
       j.field("p", static_cast<std::int64_t>(m.p_id)).field("curg", m.curg_goid).field("spinning", m.spinning);
-      j.field("blocked", m.blocked).field("sysmon", m.sysmon).field("exited", m.exited).field("locks", m.locks);
+      j.field("blocked", m.blocked || m.blocked_outside).field("blocked_outside", m.blocked_outside).field("sysmon", m.sysmon).field("exited", m.exited).field("locks", m.locks);
       j.field("preemptoff", m.preemptoff).field("signal_pending", m.signal_pending != 0);
       auto it = threads.find(m.tid);
       if (it != threads.end()) {
@@ -99,7 +99,9 @@ int cmd_threads(int argc, char** argv) {
     std::string role = m.sysmon ? " sysmon" : "";
     std::printf("  M%lld thread %d%s: p=%d curg=%lld spinning=%s blocked=%s locks=%d preemptoff=%d signal=%s",
                 static_cast<long long>(m.id), m.tid, role.c_str(), m.p_id, static_cast<long long>(m.curg_goid),
-                tf(m.spinning).c_str(), tf(m.blocked).c_str(), m.locks, m.preemptoff, signal_state(m).c_str());
+                tf(m.spinning).c_str(), tf(m.blocked || m.blocked_outside).c_str(), m.locks, m.preemptoff,
+                signal_state(m).c_str());
+    if (m.blocked_outside) std::printf(" (outside gort::syscall: sysmon took its P)");
     auto it = threads.find(m.tid);
     if (m.tid == 0) std::printf(" (starting: its thread has not run yet)");
     else if (it == threads.end()) std::printf(" (no such thread)");
@@ -175,7 +177,7 @@ int cmd_sched(int argc, char** argv) {
     std::printf("  M%lld: p=%d curg=%lld mallocing=0 throwing=0 preemptoff=%d locks=%d dying=0 spinning=%s "
                 "blocked=%s lockedg=%lld\n",
                 static_cast<long long>(m.id), m.p_id, static_cast<long long>(m.curg_goid), m.preemptoff, m.locks,
-                tf(m.spinning).c_str(), tf(m.blocked).c_str(),
+                tf(m.spinning).c_str(), tf(m.blocked || m.blocked_outside).c_str(),
                 lg == goid_of.end() ? -1LL : static_cast<long long>(lg->second));
   }
   for (const GState& g : snap.gs) {

@@ -215,6 +215,7 @@ Snapshot read_snapshot(Target& t, bool with_dead) {
     m.lockedg = get_u(b, d.m_lockedg);
     m.spinning = get_u(b, d.m_spinning) != 0;
     m.blocked = get_u(b, d.m_blocked) != 0;
+    m.blocked_outside = get_u(b, d.m_blockretake) == 2;
     m.sysmon = get_u(b, d.m_sysmon) != 0;
     m.exited = get_u(b, d.m_exited) != 0;
     m.locks = static_cast<std::int32_t>(get_s(b, d.m_locks));

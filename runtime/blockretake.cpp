@@ -65,6 +65,7 @@
 #include <cstring>
 
 #include "gort/syscall.h"
+#include "preempt/preempt.h"
 #include "runtime2.h"
 #include "sanitizer.h"
 
@@ -138,7 +139,10 @@ bool thread_blocked(pid_t tid, std::uintptr_t* sp, std::uintptr_t* pc) {
 }
 
 void arm_timer(M* mp, bool on) {
-  if (mp->blocktimer == nullptr) return;
+  if (!mp->hasblocktimer) return;
+  // The handler injects only at safe points, whose table is built on first
+  // use (sysmon's first preemption request, or here).
+  if (on && !async_preempt_enabled()) return;
   itimerspec its{};
   if (on) {
     its.it_value.tv_nsec = 1;              // as soon as the thread has run at all (at a tick)
@@ -178,6 +182,7 @@ bool retake_one(P* pp, M* mp, G* gp, std::uintptr_t sp, std::uintptr_t pc, const
   mp->blockwarned = pd.blockwarned;
   pp->status.store(Psyscall, std::memory_order_seq_cst);
   mp->blockretake.store(kBlockRetaken, std::memory_order_release);
+  sched.nblockretake.fetch_add(1, std::memory_order_relaxed);
   // The way back: the next yield point, or the signal once it runs again.
   gp->preempt = true;
   gp->stackguard0.store(kStackPreempt, std::memory_order_relaxed);
@@ -199,7 +204,7 @@ bool blockwarn_retaken(std::int64_t now) {
       mp->blockcpu = cpu;
       mp->blockedsince = now;
       mp->blockwarned = false;
-    } else if (!mp->blockwarned && now - mp->blockedsince >= kBlockWarnNs) {
+    } else if (!mp->blockwarned && now - mp->blockedsince >= kBlockWarnNs && mp->locks == 0) {
       mp->blockwarned = true;
       if (G* gp = mp->curg.load_acquire()) blockwarn_request(mp, gp);
     }
@@ -230,13 +235,16 @@ void blockretake_minit(M* mp) {
   sev._sigev_un._tid = mp->procid;  // glibc's sigev_notify_thread_id
   sev.sigev_value.sival_ptr = mp;
   timer_t t;
-  if (timer_create(mp->cpuclock, &sev, &t) == 0) mp->blocktimer = t;
+  if (timer_create(mp->cpuclock, &sev, &t) == 0) {
+    mp->blocktimer = t;
+    mp->hasblocktimer = true;
+  }
 }
 
 void blockretake_mexit(M* mp) {
-  if (mp->blocktimer == nullptr) return;
+  if (!mp->hasblocktimer) return;
   timer_delete(static_cast<timer_t>(mp->blocktimer));
-  mp->blocktimer = nullptr;
+  mp->hasblocktimer = false;
 }
 
 // locks_inc found sysmon deciding whether to take this M's P: wait for it
@@ -260,6 +268,7 @@ namespace {
 // running Ps, so it will not come back for this one). m->locks > 0.
 void clear_retaken(M* mp, G* gp) {
   arm_timer(mp, false);
+  sched.nblockreturn.fetch_add(1, std::memory_order_relaxed);
   mp->blockretake.store(kBlockNone, std::memory_order_relaxed);
   mp->blockedsince = 0;
   gp->preempt = false;  // the request was the retake's; sysmon asks again if a slice has ended
@@ -329,7 +338,7 @@ std::int64_t retake_blocked(std::int64_t now, bool* retook) {
     }
     // The thread has not run since blockcpuwhen.
     const std::int64_t stood = now - pd.blockcpuwhen;
-    if (debug.blockwarn && !pd.blockwarned && stood >= kBlockWarnNs) {
+    if (debug.blockwarn && !pd.blockwarned && stood >= kBlockWarnNs && mp->locks == 0) {
       pd.blockwarned = true;
       blockwarn_request(mp, gp);
     }

@@ -74,5 +74,6 @@ __attribute__((section(GORT_DEBUG_SECTION), used, visibility("default"))) struct
     .s_gcwaiting = GORT_FIELD(Sched, gcwaiting), .s_npreemptsync = GORT_FIELD(Sched, npreemptsync),
     .s_npreemptasync = GORT_FIELD(Sched, npreemptasync), .s_starttime = GORT_FIELD(Sched, starttime),
     .s_ngoroutines = GORT_FIELD(Sched, ngoroutines),
+    .m_blockretake = GORT_FIELD(M, blockretake),
 };
 }

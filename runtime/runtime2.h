@@ -204,7 +204,8 @@ struct M {
   std::int64_t blockcpu;            // kBlockRetaken: its CPU time then (sysmon's alone, for blockwarn)
   bool blockwarned;                 // blockwarn has asked for this stretch's stack
   clockid_t cpuclock;               // the thread's CPU-time clock (pthread_getcpuclockid)
-  void* blocktimer;                 // a timer_t on cpuclock: SIGURG once the thread runs again, or nullptr
+  void* blocktimer;                 // a timer_t on cpuclock: SIGURG once the thread runs again
+  bool hasblocktimer;               // (the first timer_t of a process is 0)
   // GORTDEBUG=blockwarn: sysmon asks (1) the thread's SIGURG handler for
   // the blocked G's stack; the handler leaves the pcs here and stores 2.
   std::atomic<std::uint32_t> blockcapture;
@@ -324,6 +325,8 @@ struct Sched {
   std::atomic<std::uint32_t> gcwaiting;  // stop the world in progress
   std::atomic<std::uint64_t> npreemptsync;   // preemptions taken at a yield point
   std::atomic<std::uint64_t> npreemptasync;  // preemptions by signal (the trampoline injected)
+  std::atomic<std::uint64_t> nblockretake;   // Ps taken from threads blocked outside gort::syscall
+  std::atomic<std::uint64_t> nblockreturn;   // their Gs back through exitblocked
   Racy<std::int32_t> stopwait;
   Note stopnote;
 

@@ -48,6 +48,8 @@ debug::SchedStats snapshot() {
   s.goroutines = gcount();
   s.preempted_at_yield_points = sched.npreemptsync.load(std::memory_order_relaxed);
   s.preempted_by_signal = sched.npreemptasync.load(std::memory_order_relaxed);
+  s.blocked_retakes = sched.nblockretake.load(std::memory_order_relaxed);
+  s.blocked_returns = sched.nblockreturn.load(std::memory_order_relaxed);
   for (int i = 0; i < kMaxProcs && allp[i] != nullptr; ++i) s.preempt_requests += allp[i]->preemptcount;
   for (int i = 0; i < s.gomaxprocs; ++i) {
     P* pp = allp[i];
@@ -87,7 +89,10 @@ std::string format(bool detailed) {
            "  M%lld: p=%d curg=%lld mallocing=0 throwing=0 preemptoff=%d locks=%d dying=0 spinning=%s blocked=%s "
            "lockedg=%lld\n",
            static_cast<long long>(mp->id), pp ? pp->id : -1, gp ? static_cast<long long>(gp->goid) : -1LL,
-           mp->preemptoff.load(), mp->locks.load(), tf(mp->spinning), tf(mp->blocked),
+           // blocked: parked waiting for work (Go's meaning), or blocked in
+           // the kernel outside gort::syscall with its P taken (its curg is set).
+           mp->preemptoff.load(), mp->locks.load(), tf(mp->spinning),
+           tf(mp->blocked || mp->blockretake.load(std::memory_order_relaxed) == kBlockRetaken),
            lockedg ? static_cast<long long>(lockedg->goid) : -1LL);
   }
   std::size_t n = allgs.len.load(std::memory_order_acquire);

@@ -282,7 +282,7 @@ run_gdb "$TMP/version.txt" -p "$LIVE" \
   -ex "set var *(unsigned int *)((char *)&gort_debug_descriptor + 8) = 99" \
   -ex "source $EXT" -ex "info goroutines"
 check_not_stopped "$LIVE" "live (version)"
-if grep -q "version 99" "$TMP/version.txt" && grep -q "version 1" "$TMP/version.txt" &&
+if grep -q "version 99" "$TMP/version.txt" && grep -q "version 2" "$TMP/version.txt" &&
   ! goroutine_lines "$TMP/version.txt" >/dev/null; then
   pass
 else

@@ -164,7 +164,7 @@ TEST_F(InspectElf, GortProgramHasRuntimeDescriptorVersion1) {
   EXPECT_EQ(field(out, "Entry point symbol"), "_start (.symtab)");
   std::string addr = readelf_section_addr(GORT_PROBE, ".gort_debug");
   ASSERT_NE(addr, "") << "gort_probe has no .gort_debug section";
-  EXPECT_NE(out.find("\ngort runtime: yes (descriptor version 1, section .gort_debug at " + addr + ")\n"),
+  EXPECT_NE(out.find("\ngort runtime: yes (descriptor version " + std::to_string(GORT_DEBUG_VERSION) + ", section .gort_debug at " + addr + ")\n"),
             std::string::npos)
       << out;
 }
@@ -216,7 +216,7 @@ TEST_F(InspectElf, StrippedGortProgramStillHasRuntime) {
   EXPECT_TRUE(sym == "(none)" || sym.find("(.dynsym)") != std::string::npos) << sym;
   std::string addr = readelf_section_addr(copy, ".gort_debug");
   ASSERT_NE(addr, "") << "strip removed .gort_debug";
-  EXPECT_NE(out.find("\ngort runtime: yes (descriptor version 1, section .gort_debug at " + addr + ")\n"),
+  EXPECT_NE(out.find("\ngort runtime: yes (descriptor version " + std::to_string(GORT_DEBUG_VERSION) + ", section .gort_debug at " + addr + ")\n"),
             std::string::npos)
       << out;
 }
@@ -260,7 +260,7 @@ TEST_F(InspectElf, JsonHasTheEntryPoint) {
   ASSERT_TRUE(std::regex_search(g.out, m, std::regex("\"entry\":\"(0x[0-9a-f]+)\""))) << g.out;
   EXPECT_EQ(m[1].str(), readelf_value(GORT_PROBE, "Entry point address"));
   EXPECT_NE(g.out.find("\"entry_symbol\":\"_start\""), std::string::npos) << g.out;
-  EXPECT_TRUE(std::regex_search(g.out, std::regex("\"gort\":\\{\"runtime\":true,[^}]*\"version\":1,"))) << g.out;
+  EXPECT_TRUE(std::regex_search(g.out, std::regex("\"gort\":\\{\"runtime\":true,[^}]*\"version\":" + std::to_string(GORT_DEBUG_VERSION) + ","))) << g.out;
   EXPECT_EQ(g.out.front(), '{');
   EXPECT_EQ(g.out.substr(g.out.size() - 2), "}\n");
 }

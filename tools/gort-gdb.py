@@ -44,7 +44,7 @@ import gdb
 import gdb.unwinder
 
 GORT_DEBUG_MAGIC = 0x6775646274726F67  # "gortbdug" little-endian
-GORT_DEBUG_VERSION = 1
+GORT_DEBUG_VERSION = 2
 GORT_DEBUG_SECTION = ".gort_debug"
 GORT_DEBUG_SYMBOL = "gort_debug_descriptor"
 
@@ -53,7 +53,7 @@ G_IDLE, G_RUNNABLE, G_RUNNING, G_SYSCALL, G_WAITING, G_DEAD, G_PREEMPTED, G_SCAN
 STATUS_NAMES = {0: "idle", 1: "runnable", 2: "running", 3: "syscall", 4: "waiting", 5: "moribund",
                 6: "dead", 7: "enqueue", 8: "copystack", 9: "preempted"}
 
-# struct gort_debug_descriptor, version 1, field by field ('F' is a struct
+# struct gort_debug_descriptor, version 2, field by field ('F' is a struct
 # gort_debug_field: offset and size, two uint32).
 _DESC_FIELDS = (
     [("magic", "Q"), ("version", "I"), ("size", "I"), ("ptr_size", "I"), ("max_procs", "I"),
@@ -78,6 +78,7 @@ _DESC_FIELDS = (
     + [(n, "F") for n in ("s_goidgen", "s_nmidle", "s_mcount", "s_npidle", "s_nmspinning", "s_runqsize",
                           "s_runqhead", "s_gcwaiting", "s_npreemptsync", "s_npreemptasync", "s_starttime",
                           "s_ngoroutines")]
+    + [(n, "F") for n in ("m_blockretake",)]
 )
 _DESC_FORMAT = "<" + "".join("II" if t == "F" else t for _, t in _DESC_FIELDS)
 _DESC_SIZE = struct.calcsize(_DESC_FORMAT)  # without the trailing padding to 8

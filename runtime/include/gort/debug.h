@@ -37,6 +37,11 @@ struct SchedStats {
   std::uint64_t preempt_requests;
   std::uint64_t preempted_at_yield_points;
   std::uint64_t preempted_by_signal;
+  // Ps that sysmon took from threads blocked outside gort::syscall
+  // (GORTDEBUG=blockretake), and how many of the Gs then came back through
+  // exitsyscall so far.
+  std::uint64_t blocked_retakes;
+  std::uint64_t blocked_returns;
   std::vector<PStats> ps;
 };
 

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define GORT_DEBUG_MAGIC 0x6775646274726f67ULL /* "gortbdug" little-endian */
-#define GORT_DEBUG_VERSION 1
+#define GORT_DEBUG_VERSION 2
 #define GORT_DEBUG_SECTION ".gort_debug"
 #define GORT_DEBUG_SYMBOL "gort_debug_descriptor"
 
@@ -93,6 +93,10 @@ struct gort_debug_descriptor {
   /* sched */
   struct gort_debug_field s_goidgen, s_nmidle, s_mcount, s_npidle, s_nmspinning, s_runqsize, s_runqhead;
   struct gort_debug_field s_gcwaiting, s_npreemptsync, s_npreemptasync, s_starttime, s_ngoroutines;
+
+  /* Version 2: M.blockretake (2: sysmon took the M's P while its thread was
+   * blocked outside gort::syscall; its G is in an implicit system call). */
+  struct gort_debug_field m_blockretake;
 };
 
 /* Status values (Go's numbering; runtime/runtime2.h is the source). */

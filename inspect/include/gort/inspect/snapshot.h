@@ -49,6 +49,9 @@ struct MState {
   std::int64_t curg_goid = -1;  // -1: none
   int p_id = -1;
   bool spinning = false, blocked = false, sysmon = false, exited = false;
+  // Its thread blocked outside gort::syscall and sysmon took its P: its G
+  // is in an implicit system call (status syscall) until it enters gort.
+  bool blocked_outside = false;
   std::int32_t locks = 0, preemptoff = 0;
   std::uint32_t signal_pending = 0;
 };
