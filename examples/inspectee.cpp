@@ -15,6 +15,8 @@
 //   chan_sender      x2      send on an unbuffered channel         chan send
 //   selector         x1      select over two silent channels      select
 //   blocking_reader  x1      gort::syscall(read) on an empty pipe  syscall
+//   plain_reader     x1      plain read(2) on it: sysmon takes     syscall
+//                            the P (blocked-M retake)
 //   yielder          x4      gort::gosched() in a loop             running|runnable
 //   inspectee_main   x1      main (goroutine 1), holds the mutex   sleep
 //
@@ -72,6 +74,7 @@ constexpr int kChanReceiversBase = 2;
 constexpr int kChanSenders = 2;
 constexpr int kSelectors = 1;
 constexpr int kBlockingReaders = 1;
+constexpr int kPlainReaders = 1;
 constexpr int kYielders = 4;
 
 // Shared by the goroutines. Allocated once and never freed: goroutines are
@@ -167,6 +170,18 @@ ROLE void blocking_reader() {
     ssize_t n = gort::syscall([&] { return ::read(world->pipe_rd, buf, sizeof buf); });
     if (n == 0) break;  // cannot happen: we hold the write end
   }
+}
+
+// Blocks its thread without telling gort: sysmon sees the thread stand
+// still while the yielders wait, and takes its P (runtime/blockretake.cpp).
+ROLE void plain_reader() {
+  arrived.fetch_add(1);
+  char buf[64];
+  for (;;) {
+    ssize_t n = ::read(world->pipe_rd, buf, sizeof buf);
+    if (n == 0) break;  // cannot happen: we hold the write end
+  }
+  KEEP_FRAME();
 }
 
 ROLE void yielder() {
@@ -287,7 +302,7 @@ ROLE int inspectee_main() {
 
   const int receivers = kChanReceiversBase + o.goroutines;
   const int total = kSpinners + kSleepers + kMutexWaiters + kWgWaiters + receivers + kChanSenders + kSelectors +
-                    kBlockingReaders + kYielders + 1;
+                    kBlockingReaders + kPlainReaders + kYielders + 1;
 
   std::printf("inspectee pid %d\n", static_cast<int>(getpid()));
   std::printf("expect gomaxprocs %d\n", gort::gomaxprocs(0));
@@ -299,6 +314,7 @@ ROLE int inspectee_main() {
   std::printf("expect chan_sender %d chan send\n", kChanSenders);
   std::printf("expect selector %d select\n", kSelectors);
   std::printf("expect blocking_reader %d syscall\n", kBlockingReaders);
+  std::printf("expect plain_reader %d syscall\n", kPlainReaders);
   std::printf("expect yielder %d running|runnable\n", kYielders);
   std::printf("expect inspectee_main 1 sleep\n");
   std::printf("expect goroutines %d\n", total);
@@ -321,6 +337,7 @@ ROLE int inspectee_main() {
   for (int i = 0; i < kChanSenders; ++i) gort::go(&chan_sender);
   for (int i = 0; i < kSelectors; ++i) gort::go(&selector);
   for (int i = 0; i < kBlockingReaders; ++i) gort::go(&blocking_reader);
+  for (int i = 0; i < kPlainReaders; ++i) gort::go(&plain_reader);
   for (int i = 0; i < kYielders; ++i) gort::go(&yielder);
   for (int i = 0; i < kSpinners; ++i) gort::go(&spinner);
 
@@ -330,7 +347,7 @@ ROLE int inspectee_main() {
                     .chan_receive = receivers,
                     .chan_send = kChanSenders,
                     .select = kSelectors,
-                    .syscall = kBlockingReaders,
+                    .syscall = kBlockingReaders + kPlainReaders,
                     .total = total};
   // First every goroutine has started and is about to block, then the
   // runtime agrees that each has blocked where it should.

@@ -314,6 +314,7 @@ Snapshot read_snapshot(Target& t, bool with_dead) {
       const MState& m = snap.ms[it->second];
       g.m_id = m.id;
       g.thread = m.tid;
+      g.syscall_implicit = g.status == GORT_GSYSCALL && m.blocked_outside;
     }
     snap.gs.push_back(std::move(g));
   }

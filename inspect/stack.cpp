@@ -239,6 +239,16 @@ bool Stacks::start_regs(const GState& g, user_regs_struct* r, bool* exact) {
       *exact = true;
       return true;
     }
+    if (g.status == GORT_GSYSCALL && g.syscall_implicit && g.syscallsp != 0) {
+      // Blocked without gort::syscall: sysmon recorded the thread's sp and
+      // pc at its entry into the kernel (the instruction after `syscall`).
+      // rbp is unknown; the frames of libc's wrappers and optimized code
+      // are found from rsp.
+      r->rip = g.syscallpc;
+      r->rsp = g.syscallsp;
+      *exact = true;
+      return true;
+    }
     if (g.status == GORT_GSYSCALL && g.syscallsp != 0) {
       // entersyscall's frame: syscallsp is its frame pointer (saved rbp
       // below the return address syscallpc); the caller resumes with rsp

@@ -158,8 +158,14 @@ bool retake_one(P* pp, M* mp, G* gp, std::uintptr_t sp, std::uintptr_t pc, const
   std::uint32_t none = kBlockNone;
   if (!mp->blockretake.compare_exchange_strong(none, kBlockRetaking)) return false;
   // The other half of locks_inc's fence.
-  if (!asymmetric_fence || syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+  if (asymmetric_fence) {
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+      fatal("membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after registration");
+  } else {
+#if !GORT_TSAN  // (TSan supports no fences; the CAS above is a full barrier on x86)
     std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+  }
   // acquire: everything the M did with its P (locks > 0) happens before.
   if (mp->locks.load_acquire() != 0 || pp->status.load() != Prunning || pp->m != mp || mp->p != pp ||
       mp->curg.load_acquire() != gp || readgstatus(gp) != Grunning) {
@@ -205,8 +211,10 @@ bool blockwarn_retaken(std::int64_t now) {
       mp->blockedsince = now;
       mp->blockwarned = false;
     } else if (!mp->blockwarned && now - mp->blockedsince >= kBlockWarnNs && mp->locks == 0) {
+      std::uintptr_t sp, pc;
       mp->blockwarned = true;
-      if (G* gp = mp->curg.load_acquire()) blockwarn_request(mp, gp);
+      G* gp = mp->curg.load_acquire();
+      if (gp != nullptr && thread_blocked(mp->procid, &sp, &pc)) blockwarn_request(mp, gp);
     }
   }
   return any;
@@ -339,8 +347,9 @@ std::int64_t retake_blocked(std::int64_t now, bool* retook) {
     // The thread has not run since blockcpuwhen.
     const std::int64_t stood = now - pd.blockcpuwhen;
     if (debug.blockwarn && !pd.blockwarned && stood >= kBlockWarnNs && mp->locks == 0) {
+      std::uintptr_t sp, pc;
       pd.blockwarned = true;
-      blockwarn_request(mp, gp);
+      if (thread_blocked(mp->procid, &sp, &pc)) blockwarn_request(mp, gp);
     }
     if (!debug.blockretake || !waiting) continue;
     if (stood < kSyscallHandoffNs) {

@@ -37,10 +37,14 @@ namespace gort::rt {
 
 namespace {
 
+// What is printed of the G is copied when it is asked for: by the time
+// sysmon prints, the G may have ended and its G been reused.
 struct Pending {
   M* mp;
   G* gp;
   std::int64_t goid;
+  std::uintptr_t gopc;
+  std::int64_t parentgoid;
   pid_t tid;
   std::uint32_t status;  // the G's when asked (running, or syscall once its P is taken)
   std::int64_t asked;    // nanotime() of the request
@@ -62,12 +66,11 @@ void report(const Pending& p) {
   if (n == 0) return;
   std::uintptr_t site = user_call_site(mp->blockpcs, n);
   if (!reported.insert(site).second) return;
-  // The G is still on this M (checked by the caller): its creator has not changed.
   fdprintf(2, "gort: goroutine %lld blocked thread %d outside gort::syscall for more than 1ms:\n",
            static_cast<long long>(p.goid), static_cast<int>(p.tid));
   fdprintf(2, "goroutine %lld [%s]:\n", static_cast<long long>(p.goid), gstatus_string(p.status));
   traceback_pcs(2, mp->blockpcs, n);
-  print_created_by(2, p.gp);
+  print_created_by(2, p.goid, p.gopc, p.parentgoid);
   fdprintf(2, "\n");
 }
 
@@ -81,7 +84,7 @@ void blockwarn_request(M* mp, G* gp) {
     return;
   }
   inflight.fetch_add(1);
-  pending.push_back(Pending{mp, gp, gp->goid, mp->procid, readgstatus(gp), nanotime()});
+  pending.push_back(Pending{mp, gp, gp->goid, gp->gopc, gp->parentgoid, mp->procid, readgstatus(gp), nanotime()});
 }
 
 void blockwarn_report() {
@@ -94,9 +97,7 @@ void blockwarn_report() {
       ++i;
       continue;
     }
-    // Only while the G is still where the stack was taken: blocked on this
-    // M (its G unchanged). A stack of a G that has moved on is not printed.
-    if (c == 2 && p.mp->curg.load_acquire() == p.gp && p.gp->goid == p.goid) report(p);
+    if (c == 2) report(p);
     p.mp->blockcapture.store(0, std::memory_order_release);
     pending[i] = pending.back();
     pending.pop_back();

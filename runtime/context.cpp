@@ -127,9 +127,17 @@ void mcall(G* (*fn)(G*), bool exiting) {
     if (mp->locks > 1) {
       exitblocked_nowait(mp);
     } else {
+      // exitblocked may move the G to another M: gopark's unlock function
+      // goes with it (set on this M before the call).
+      UnlockFnPtr unlockf = mp->waitunlockf;
+      void* lock = mp->waitlock;
+      mp->waitunlockf = nullptr;
+      mp->waitlock = nullptr;
       mp->locks--;
       exitblocked(mp->curg, /*pin=*/false);
       mp = acquirem_p();
+      mp->waitunlockf = unlockf;
+      mp->waitlock = lock;
     }
   }
   G* gp = mp->curg;

@@ -16,7 +16,10 @@
 namespace gort::rt {
 
 namespace {
-constexpr std::size_t kMStackSize = 512 * 1024;  // g0 stacks: the scheduler, timers, dumps
+// g0 stacks: the scheduler, timers, dumps, and blockwarn's reports (libdw,
+// on sysmon's M). The sanitizers' instrumentation makes libdw's frames
+// several times larger.
+constexpr std::size_t kMStackSize = (san::kTsan || san::kAsan ? 4096 : 512) * 1024;
 
 struct MStart {
   M* mp;

@@ -405,13 +405,30 @@ void systemstack(F&& f) {
 // common side pays only a compiler barrier; see blockretake.cpp).
 extern bool asymmetric_fence;  // membarrier(PRIVATE_EXPEDITED) is registered
 void blockretake_wait(M* mp);
+// A full barrier between the caller's stores before and a's load. TSan
+// supports no fences: under it (never asymmetric) a seq_cst
+// read-modify-write stands in, a full barrier on x86 as well.
+inline std::uint32_t load_after_full_barrier(std::atomic<std::uint32_t>& a) {
+#if defined(__SANITIZE_THREAD__)
+  return a.fetch_or(0, std::memory_order_seq_cst);
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+  return a.fetch_or(0, std::memory_order_seq_cst);
+#endif
+#endif
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  return a.load(std::memory_order_relaxed);
+}
 inline void locks_inc(M* mp) {
   if (mp->locks++ != 0) return;
-  if (asymmetric_fence)
+  std::uint32_t r;
+  if (asymmetric_fence) {
     std::atomic_signal_fence(std::memory_order_seq_cst);
-  else
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (mp->blockretake.load(std::memory_order_relaxed) == kBlockRetaking) blockretake_wait(mp);
+    r = mp->blockretake.load(std::memory_order_relaxed);
+  } else {
+    r = load_after_full_barrier(mp->blockretake);
+  }
+  if (r == kBlockRetaking) blockretake_wait(mp);
 }
 void acquirem();
 void releasem();

@@ -213,9 +213,11 @@ void traceback_parked(int fd, G* gp) {
   walk(fd, &cursor, false, false);
 }
 
-void print_created_by(int fd, G* gp) {
-  if (gp->gopc == 0 || gp->goid == 1) return;  // main has no creator, as in Go
-  std::vector<Frame> frames = symbolize(gp->gopc, false);
+void print_created_by(int fd, G* gp) { print_created_by(fd, gp->goid, gp->gopc, gp->parentgoid); }
+
+void print_created_by(int fd, std::int64_t goid, std::uintptr_t gopc, std::int64_t parentgoid) {
+  if (gopc == 0 || goid == 1) return;  // main has no creator, as in Go
+  std::vector<Frame> frames = symbolize(gopc, false);
   Frame f = frames.back();  // the function itself if every frame is a wrapper
   for (const Frame& g : frames) {
     if (!runtime_frame(g)) {
@@ -225,7 +227,7 @@ void print_created_by(int fd, G* gp) {
   }
   std::string name = f.func;
   if (name.find('(') == std::string::npos) name += "(...)";
-  fdprintf(fd, "created by %s in goroutine %lld\n", name.c_str(), static_cast<long long>(gp->parentgoid));
+  fdprintf(fd, "created by %s in goroutine %lld\n", name.c_str(), static_cast<long long>(parentgoid));
   if (!f.file.empty())
     fdprintf(fd, "\t%s:%d +0x%lx\n", f.file.c_str(), f.line, static_cast<unsigned long>(f.offset));
 }

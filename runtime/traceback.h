@@ -24,6 +24,7 @@ void traceback_current(int fd, bool from_throw = false);
 void traceback_parked(int fd, G* gp);
 void traceback_context(int fd, void* unw_context);  // from a context captured with unw_getcontext  // a G that is not running: from its gobuf
 void print_created_by(int fd, G* gp);
+void print_created_by(int fd, std::int64_t goid, std::uintptr_t gopc, std::int64_t parentgoid);
 // From a list of pcs (the first exact: where a signal interrupted the thread).
 void traceback_pcs(int fd, const std::uintptr_t* pcs, std::size_t n);
 // The first of pcs in the program's own code, not gort's nor the system's:

@@ -432,6 +432,17 @@ TEST_F(InspectCli, ThreadsProcsAndSchedDescribeTheScheduler) {
   }
   EXPECT_EQ(sysmons, 1) << t.out;
   EXPECT_GE(ms, want_.gomaxprocs + 1) << t.out;
+  // plain_reader blocks its thread in read(2) without gort::syscall: its M
+  // runs it without a P, shown blocked.
+  int outside = 0;
+  for (const std::string& l : lines(t.out)) {
+    if (l.find("(outside gort::syscall: sysmon took its P)") == std::string::npos) continue;
+    ++outside;
+    EXPECT_NE(l.find(": p=-1 curg="), std::string::npos) << l;
+    EXPECT_EQ(l.find("curg=-1"), std::string::npos) << l;
+    EXPECT_NE(l.find(" blocked=true "), std::string::npos) << l;
+  }
+  EXPECT_EQ(outside, 1) << t.out;
   EXPECT_TRUE(std::regex_search(t.out, std::regex("\n\\[" + std::to_string(ms) + " threads(, \\d+ exited)?\\]\n$")))
       << t.out;
 

@@ -37,6 +37,10 @@ struct GState {
   std::uint64_t startpc = 0, gopc = 0;
   bool preempt = false, asyncpreempted = false;
   std::uint64_t syscallsp = 0, syscallpc = 0;
+  // In a system call it did not announce (its M's P was taken while the
+  // thread blocked): syscallsp/pc are the thread's own sp and pc where it
+  // entered the kernel, not entersyscall's frame.
+  bool syscall_implicit = false;
   bool guarded = false;
   std::uint64_t fnword = 0;  // first word of its start callable (the function, if a function pointer)
 };

@@ -1,0 +1,207 @@
+// bench_blocking: what sysmon's blocked-M retake costs and how soon it acts
+// (runtime/blockretake.cpp). Not Google Benchmark: latency percentiles of
+// one event, like bench_handoff.
+//
+//   bench_blocking read [SAMPLES]   plain read(2) hand-off at GOMAXPROCS=1
+//   bench_blocking mutex [RUNS]     the std::mutex scenario at GOMAXPROCS=1
+//   bench_blocking cpu [ROUNDS]     CPU-bound throughput, blockretake on vs off
+//   bench_blocking                  all three
+//
+// read: as bench_handoff, but the reader calls read(2) on an empty pipe
+// without gort::syscall, so gort learns only from sysmon that the thread
+// blocks. One sample is the time from just before the reader enters read
+// (its timestamp) to main running again.
+//
+// mutex: goroutine A locks a std::mutex and computes for 30 ms; it is
+// preempted while it holds the lock, and B blocks its thread in
+// std::mutex::lock on the only P. One sample is the time from A taking the
+// lock to B getting it: 30 ms at best, forever without the retake.
+//
+// cpu: 2 x GOMAXPROCS goroutines (one per CPU by default) that only
+// compute, so that work always waits for every P and sysmon watches them
+// all. Each round runs the same fixed amount of work twice, in child
+// processes with GORTDEBUG=blockretake=0 and with the default, in
+// alternating order; it prints the median time of each and the ratio.
+#include <gort/gort.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+std::int64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+double pct(const std::vector<std::int64_t>& sorted, double p) {
+  std::size_t i = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
+  return static_cast<double>(sorted[i]);
+}
+
+void print_percentiles(const char* what, std::vector<std::int64_t> v, double unit, const char* unit_name) {
+  std::sort(v.begin(), v.end());
+  std::printf("%s, %zu samples: median %.1f %s  p90 %.1f %s  p99 %.1f %s  max %.1f %s\n", what, v.size(),
+              pct(v, 0.5) / unit, unit_name, pct(v, 0.9) / unit, unit_name, pct(v, 0.99) / unit, unit_name,
+              static_cast<double>(v.back()) / unit, unit_name);
+}
+
+int bench_read(int samples) {
+  gort::gomaxprocs(1);
+  int fds[2];
+  if (pipe(fds) != 0) return 1;
+  constexpr int kWarmup = 20;
+  std::vector<std::int64_t> lat;
+  for (int i = 0; i < kWarmup + samples; ++i) {
+    std::atomic<std::int64_t> t0{0};
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&] {
+      char c;
+      t0.store(now_ns(), std::memory_order_release);
+      if (read(fds[0], &c, 1) != 1) std::abort();  // plain: gort does not know it blocks
+      wg.done();
+    });
+    do gort::gosched();
+    while (t0.load(std::memory_order_acquire) == 0);
+    const std::int64_t t1 = now_ns();
+    if (i >= kWarmup) lat.push_back(t1 - t0.load(std::memory_order_acquire));
+    if (write(fds[1], "x", 1) != 1) return 1;
+    wg.wait();
+  }
+  print_percentiles("plain read(2) hand-off, GOMAXPROCS=1", lat, 1000.0, "us");
+  close(fds[0]);
+  close(fds[1]);
+  return 0;
+}
+
+// 30 ms of computing, checking the clock now and then (mostly call-free).
+void compute_for(std::int64_t ns) {
+  const std::int64_t until = now_ns() + ns;
+  for (volatile unsigned x = 0; now_ns() < until;)
+    for (int i = 0; i < 100000; ++i) x = x + 1;
+}
+
+int bench_mutex(int runs) {
+  gort::gomaxprocs(1);
+  std::vector<std::int64_t> lat;
+  for (int r = 0; r < runs; ++r) {
+    std::mutex m;
+    std::atomic<std::int64_t> locked_at{0}, got_at{0};
+    gort::WaitGroup wg;
+    wg.add(2);
+    gort::go([&] {
+      std::lock_guard<std::mutex> g(m);
+      locked_at = now_ns();
+      compute_for(30'000'000);
+      wg.done();
+    });
+    while (locked_at.load() == 0) gort::gosched();  // A runs until preempted, holding the lock
+    gort::go([&] {
+      m.lock();
+      got_at = now_ns();
+      m.unlock();
+      wg.done();
+    });
+    wg.wait();
+    lat.push_back(got_at.load() - locked_at.load());
+  }
+  print_percentiles("std::mutex: A holds it for 30 ms, B gets it after", lat, 1e6, "ms");
+  return 0;
+}
+
+// One run of the CPU-bound load: prints its wall time in ns.
+int cpu_child() {
+  const int procs = gort::gomaxprocs(0);
+  const int n = 2 * procs;
+  constexpr std::uint64_t kWork = 400'000'000;  // iterations per goroutine
+  gort::WaitGroup wg;
+  wg.add(n);
+  std::int64_t t0 = now_ns();
+  for (int g = 0; g < n; ++g) {
+    gort::go([&wg] {
+      volatile std::uint64_t x = 0;
+      for (std::uint64_t i = 0; i < kWork; ++i) x = x + i;
+      wg.done();
+    });
+  }
+  wg.wait();
+  std::printf("%lld\n", static_cast<long long>(now_ns() - t0));
+  return 0;
+}
+
+std::int64_t run_cpu_child(const char* self, bool retake) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, "GORTDEBUG=", 10) != 0) env.emplace_back(*e);
+  if (!retake) env.emplace_back("GORTDEBUG=blockretake=0");
+  std::vector<char*> envp;
+  for (auto& s : env) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  int out[2];
+  if (pipe(out) != 0) return -1;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  char* argv[] = {const_cast<char*>(self), const_cast<char*>("cpu-child"), nullptr};
+  pid_t pid;
+  int rc = posix_spawn(&pid, self, &fa, nullptr, argv, envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  if (rc != 0) return -1;
+  char buf[64] = {};
+  ssize_t n = read(out[0], buf, sizeof buf - 1);
+  close(out[0]);
+  int st;
+  waitpid(pid, &st, 0);
+  return n > 0 ? std::atoll(buf) : -1;
+}
+
+int bench_cpu(const char* self, int rounds) {
+  std::vector<std::int64_t> on, off;
+  for (int r = 0; r < rounds; ++r) {
+    bool first = r % 2 == 0;  // alternate, so that drift (thermal, other load) hits both
+    for (bool retake : {first, !first}) (retake ? on : off).push_back(run_cpu_child(self, retake));
+  }
+  std::sort(on.begin(), on.end());
+  std::sort(off.begin(), off.end());
+  double mon = pct(on, 0.5) / 1e6, moff = pct(off, 0.5) / 1e6;
+  std::printf("CPU-bound, 2 goroutines per P, %d rounds: blockretake=0 median %.1f ms, default %.1f ms: cost %+.2f %%\n",
+              rounds, moff, mon, (mon / moff - 1) * 100);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string what = argc > 1 ? argv[1] : "all";
+  int n = argc > 2 ? std::atoi(argv[2]) : 0;
+  if (what == "cpu-child") return gort::run(cpu_child);
+  if (what == "cpu") return bench_cpu(argv[0], n > 0 ? n : 9);
+  if (what != "read" && what != "mutex" && what != "all") {
+    std::fprintf(stderr, "usage: bench_blocking [read [SAMPLES] | mutex [RUNS] | cpu [ROUNDS]]\n");
+    return 2;
+  }
+  int rc = gort::run([&] {
+    if (what == "read") return bench_read(n > 0 ? n : 1000);
+    if (what == "mutex") return bench_mutex(n > 0 ? n : 20);
+    int r = bench_read(1000);
+    return r != 0 ? r : bench_mutex(20);
+  });
+  if (rc != 0 || what != "all") return rc;
+  return bench_cpu(argv[0], 9);
+}
