@@ -20,7 +20,8 @@
 // their threads, once per call site.
 //
 //   blocking                  runs each scenario three ways (children)
-//   blocking mutex|read       one scenario, in this process
+//   blocking mutex|read [MS]  one scenario, in this process (mutex: A holds
+//                             the lock for MS ms, default 30)
 //
 // A scenario prints one line and exits 0, or 3 if it has not finished
 // after 2 s (the watchdog, a thread of its own).
@@ -62,7 +63,7 @@ void watchdog(const char* what) {
   }).detach();
 }
 
-int mutex_scenario() {
+int mutex_scenario(int hold_ms) {
   std::mutex m;
   std::atomic<bool> held{false};
   gort::WaitGroup wg;
@@ -72,7 +73,7 @@ int mutex_scenario() {
     held = true;
     // 30 ms of work, most of it call-free: holds the P until sysmon
     // preempts it (a 10 ms time slice), and holds the lock throughout.
-    auto until = Clock::now() + 30ms;
+    auto until = Clock::now() + std::chrono::milliseconds(hold_ms);
     for (volatile unsigned x = 0; Clock::now() < until;)
       for (int i = 0; i < 100000; ++i) x = x + 1;
     wg.done();
@@ -87,7 +88,7 @@ int mutex_scenario() {
     wg.done();
   });
   wg.wait();
-  std::printf("mutex: B got the std::mutex after %.1f ms (A held it for 30 ms)\n", waited);
+  std::printf("mutex: B got the std::mutex after %.1f ms (A held it for %d ms)\n", waited, hold_ms);
   return 0;
 }
 
@@ -149,13 +150,14 @@ int demo(const char* self) {
 int main(int argc, char** argv) {
   if (argc < 2) return demo(argv[0]);
   std::string what = argv[1];
-  if (what != "mutex" && what != "read") {
-    std::fprintf(stderr, "usage: blocking [mutex|read]\n");
+  const int hold_ms = argc > 2 ? std::atoi(argv[2]) : 30;
+  if ((what != "mutex" && what != "read") || hold_ms < 1 || hold_ms > 1000) {
+    std::fprintf(stderr, "usage: blocking [mutex [HOLD_MS (1-1000)] | read]\n");
     return 2;
   }
   watchdog(argv[1]);
   return gort::run([&] {
     gort::gomaxprocs(1);
-    return what == "mutex" ? mutex_scenario() : read_scenario();
+    return what == "mutex" ? mutex_scenario(hold_ms) : read_scenario();
   });
 }

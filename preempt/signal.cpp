@@ -68,8 +68,12 @@ void capture_blocked(M* mp, ucontext_t* uc) {
   if (mp->blockcapture.load(std::memory_order_acquire) != 1) return;
   unw_cursor_t cursor;
   std::uint32_t n = 0;
-  // Blocked in the runtime (a runtime lock's futex): gort's wait, not the program's.
-  if (mp->locks == 0 && unw_init_local2(&cursor, reinterpret_cast<unw_context_t*>(uc), UNW_INIT_SIGNAL_FRAME) == 0) {
+  // Only the G asked about, on its own stack (the thread may have moved on
+  // to the scheduler or another G), and not blocked in the runtime (a
+  // runtime lock's futex: gort's wait, not the program's).
+  G* gp = mp->curg;
+  const bool ours = gp != nullptr && getg() == gp && gp == mp->blockcaptureg.load() && mp->locks == 0;
+  if (ours && unw_init_local2(&cursor, reinterpret_cast<unw_context_t*>(uc), UNW_INIT_SIGNAL_FRAME) == 0) {
     do {
       unw_word_t ip = 0;
       if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0 || ip == 0) break;

@@ -59,6 +59,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -80,7 +81,7 @@ int ncpu = 1;  // CPUs this process may run on
 // How often sysmon looks at a P whose thread may be blocked while work
 // waits for it, when that costs no running G a CPU. The hand-off of a
 // blocked read(2) takes one to two of these.
-constexpr std::int64_t kBlockPollNs = 40'000;
+constexpr std::int64_t kBlockPollNs = 20'000;
 // GORTDEBUG=blockwarn reports blocks longer than this, looking this often.
 constexpr std::int64_t kBlockWarnNs = 1'000'000;
 constexpr std::int64_t kBlockWarnPollNs = 500'000;
@@ -149,6 +150,21 @@ void arm_timer(M* mp, bool on) {
     its.it_interval.tv_nsec = 1'000'000;  // then every ms of CPU time, should the G be at an unsafe point
   }
   timer_settime(static_cast<timer_t>(mp->blocktimer), 0, &its, nullptr);
+}
+
+// The thread ran during part of the last interval and work waits: is it
+// blocked now, and does it stay blocked for kSyscallHandoffNs? sysmon
+// watches its CPU clock that long (spinning: a timed sleep on a VM ends
+// tens of µs late) instead of coming back a tick later; a sleep of sysmon's
+// costs more than the wait. cpu: the clock just read.
+bool confirm_blocked(M* mp, std::int64_t cpu, std::uintptr_t* sp, std::uintptr_t* pc) {
+  if (!thread_blocked(mp->procid, sp, pc)) return false;
+  const std::int64_t until = nanotime() + kSyscallHandoffNs;
+  do {
+    procyield(50);
+    if (thread_cpu_ns(mp) != cpu) return false;
+  } while (nanotime() < until);
+  return true;
 }
 
 // sysmon: the thread of mp, running gp on pp, is blocked. Take the P, as
@@ -312,11 +328,22 @@ std::int64_t retake_blocked(std::int64_t now, bool* retook) {
   static std::int64_t lastpass = 0;
   const std::int64_t interval = lastpass != 0 ? now - lastpass : 0;
   lastpass = now;
-  int running = 0;
-  bool watched = false;  // a P whose thread may block while work waits for it
-  bool suspect = false;  // a watched thread ran for less than half of the last interval
-  std::int64_t next = LLONG_MAX;
   std::int32_t procs = gomaxprocs.load();
+  // Is a CPU free for sysmon? Then looking often and closely costs no
+  // running G anything. When every CPU runs a goroutine's thread, sysmon's
+  // own wake-ups would take CPU from them (and make them look as if they
+  // had stopped running), and no thread of theirs is blocked: sysmon then
+  // only compares the threads' clocks in its ordinary rounds (time slices,
+  // at most 10 ms apart while Gs wait), and a thread found standing still
+  // over a whole round is taken then.
+  int running = 0;
+  for (std::int32_t i = 0; i < procs; ++i) {
+    P* pp = allp[i];
+    if (pp->status.load() == Prunning && pp->m.load() != nullptr && pp->m.load()->curg.load() != nullptr) running++;
+  }
+  const bool spare = running < ncpu;
+  bool watched = false;  // a P whose thread may block while work waits for it
+  std::int64_t next = LLONG_MAX;
   for (std::int32_t i = 0; i < procs; ++i) {
     P* pp = allp[i];
     SysmonTick& pd = pp->sysmontick;
@@ -326,22 +353,38 @@ std::int64_t retake_blocked(std::int64_t now, bool* retook) {
       pd.blockg = nullptr;
       continue;
     }
-    running++;
     const bool waiting = work_waiting(pp, now);
     watched |= waiting;
-    std::int64_t cpu = thread_cpu_ns(mp);
-    if (gp != pd.blockg || pp->schedtick != pd.blocktick) {
+    const std::int64_t cpu = thread_cpu_ns(mp);
+    const bool newrun = gp != pd.blockg || pp->schedtick != pd.blocktick;
+    if (newrun) {
       pd.blockg = gp;
       pd.blocktick = pp->schedtick;
-      pd.blockcpu = cpu;
-      pd.blockcpuwhen = now;
       pd.blockwarned = false;
-      continue;
+      pd.blockcheckat = 0;
+      pd.blockbackoff = 0;
     }
-    if (cpu != pd.blockcpu) {
-      if (waiting && interval > 0 && cpu - pd.blockcpu < interval / 2) suspect = true;
+    if (newrun || cpu != pd.blockcpu) {
+      // It ran since the last look. If only for part of it (or it has just
+      // started) while work waits, it may have blocked since: look now
+      // instead of a tick later (confirm_blocked).
+      const bool part = newrun || (interval > 0 && cpu - pd.blockcpu < interval / 2);
       pd.blockcpu = cpu;
       pd.blockcpuwhen = now;
+      if (!waiting || !part || !spare) continue;
+      if (!debug.blockretake || mp->locks != 0 || now < pd.blockcheckat) continue;
+      std::uintptr_t sp, pc;
+      if (confirm_blocked(mp, cpu, &sp, &pc)) {
+        if (retake_one(pp, mp, gp, sp, pc, pd)) {
+          pd.blockg = nullptr;
+          *retook = true;
+        }
+      } else {
+        // Not blocked, or not for long: a thread that blocks often and
+        // briefly is looked at this way less and less often (up to 1 ms).
+        pd.blockbackoff = std::clamp<std::int64_t>(pd.blockbackoff * 2, kBlockPollNs, 1'000'000);
+        pd.blockcheckat = now + pd.blockbackoff;
+      }
       continue;
     }
     // The thread has not run since blockcpuwhen.
@@ -367,12 +410,7 @@ std::int64_t retake_blocked(std::int64_t now, bool* retook) {
       *retook = true;
     }
   }
-  // Look again soon only where it is cheap: a CPU is free for sysmon, or
-  // a thread it watches is not using its own (it may be blocking). While
-  // every CPU is busy with running Gs, looking would take a CPU from them,
-  // and no thread of theirs is blocked; sysmon's ordinary rounds (time
-  // slices, at most 10 ms apart while Gs wait) see the change.
-  if (watched && (running < ncpu || suspect)) next = std::min(next, now + kBlockPollNs);
+  if (watched && spare) next = std::min(next, now + kBlockPollNs);
   if (debug.blockwarn) {
     if (blockwarn_retaken(now) || running > 0) next = std::min(next, now + kBlockWarnPollNs);
     blockwarn_report();

@@ -78,7 +78,9 @@ void report(const Pending& p) {
 
 void blockwarn_request(M* mp, G* gp) {
   std::uint32_t idle = 0;
-  if (!mp->blockcapture.compare_exchange_strong(idle, 1)) return;  // one in flight per M
+  if (mp->blockcapture.load() != 0) return;  // one in flight per M
+  mp->blockcaptureg = gp;
+  if (!mp->blockcapture.compare_exchange_strong(idle, 1)) return;
   if (syscall(SYS_tgkill, getpid(), mp->procid, SIGURG) != 0) {
     mp->blockcapture.store(0);
     return;
@@ -110,7 +112,7 @@ void blockwarn_report() {
 // its last moments; the first report also loads the debug information).
 void blockwarn_drain() {
   if (!debug.blockwarn) return;
-  const std::int64_t deadline = nanotime() + 1'000'000'000;
+  const std::int64_t deadline = nanotime() + 5'000'000'000;  // loading the debug information can take seconds on a loaded machine
   std::atomic<std::uint32_t> never{0};
   while (inflight.load() > 0 && nanotime() < deadline) futexsleep(&never, 0, 1'000'000);
 }

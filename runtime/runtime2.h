@@ -209,6 +209,7 @@ struct M {
   // GORTDEBUG=blockwarn: sysmon asks (1) the thread's SIGURG handler for
   // the blocked G's stack; the handler leaves the pcs here and stores 2.
   std::atomic<std::uint32_t> blockcapture;
+  Racy<G*> blockcaptureg;  // the G whose stack is wanted (the thread may have moved on to another)
   std::uint32_t nblockpcs;
   std::uintptr_t blockpcs[48];
   Note park;
@@ -253,6 +254,8 @@ struct SysmonTick {
   std::int64_t blockcpu;
   std::int64_t blockcpuwhen;
   bool blockwarned;  // blockwarn: this run has been looked at
+  std::int64_t blockcheckat;   // confirm_blocked not before then (backoff)
+  std::int64_t blockbackoff;
 };
 
 struct alignas(64) P {

@@ -300,10 +300,12 @@ TEST_F(BlockRetake, StopTheWorldWhileAGoroutineBlocksItsThread) {
 
 // ---- Child processes: examples/blocking ------------------------------------
 
-gort_test::ChildResult blocking(const char* scenario, const char* gortdebug) {
+gort_test::ChildResult blocking(const char* scenario, const char* gortdebug, const char* arg = nullptr) {
   std::map<std::string, std::optional<std::string>> env{{"GOMAXPROCS", "1"}};
   if (gortdebug) env["GORTDEBUG"] = gortdebug;
-  return gort_test::run_child({GORT_BLOCKING, scenario}, env);
+  std::vector<std::string> argv{GORT_BLOCKING, scenario};
+  if (arg) argv.emplace_back(arg);
+  return gort_test::run_child(argv, env);
 }
 
 // The scenario needs A preempted while it holds the lock: by signal (the
@@ -353,7 +355,8 @@ TEST(BlockRetakeChild, BlockwarnReportsEachCallSiteOnce) {
 
 TEST(BlockRetakeChild, BlockwarnNamesStdMutexLock) {
   GORT_SKIP_WITHOUT_ASYNC_PREEMPTION();
-  gort_test::ChildResult r = blocking("mutex", "blockwarn=1");
+  // B blocks for most of 300 ms: sysmon sees it even on a loaded machine.
+  gort_test::ChildResult r = blocking("mutex", "blockwarn=1", "300");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(count(r.err, "outside gort::syscall for more than 1ms:\n"), 1u) << r.err;
   EXPECT_NE(r.err.find("\nstd::mutex::lock()\n"), std::string::npos) << r.err;
