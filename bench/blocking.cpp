@@ -5,7 +5,8 @@
 //   bench_blocking read [SAMPLES]   plain read(2) hand-off at GOMAXPROCS=1
 //   bench_blocking mutex [RUNS]     the std::mutex scenario at GOMAXPROCS=1
 //   bench_blocking cpu [ROUNDS]     CPU-bound throughput, blockretake on vs off
-//   bench_blocking                  all three
+//   bench_blocking bound [SAMPLES]  how long a G runs without a P after its call
+//   bench_blocking                  all four
 //
 // read: as bench_handoff, but the reader calls read(2) on an empty pipe
 // without gort::syscall, so gort learns only from sysmon that the thread
@@ -16,6 +17,12 @@
 // preempted while it holds the lock, and B blocks its thread in
 // std::mutex::lock on the only P. One sample is the time from A taking the
 // lock to B getting it: 30 ms at best, forever without the retake.
+//
+// bound: the reader's read returns while main holds the only P; the reader
+// then spins in a call-free loop, without a P, until the signal (the
+// CPU-time timer armed at the retake) stops it and it takes the
+// exitsyscall path (blocked_returns goes up). One sample is the time from
+// the read's return to that.
 //
 // cpu: 2 x GOMAXPROCS goroutines (one per CPU by default) that only
 // compute, so that work always waits for every P and sysmon watches them
@@ -85,6 +92,43 @@ int bench_read(int samples) {
     wg.wait();
   }
   print_percentiles("plain read(2) hand-off, GOMAXPROCS=1", lat, 1000.0, "us");
+  close(fds[0]);
+  close(fds[1]);
+  return 0;
+}
+
+int bench_bound(int samples) {
+  gort::gomaxprocs(1);
+  int fds[2];
+  if (pipe(fds) != 0) return 1;
+  std::vector<std::int64_t> lat;
+  for (int i = 0; i < samples; ++i) {
+    std::atomic<std::int64_t> entered{0}, returned{0};
+    std::atomic<bool> stop{false};
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&] {
+      char c;
+      entered = now_ns();
+      if (read(fds[0], &c, 1) != 1) std::abort();
+      returned.store(now_ns(), std::memory_order_release);
+      for (volatile unsigned x = 0; !stop.load(std::memory_order_relaxed);) x = x + 1;  // no call: only the signal stops it
+      wg.done();
+    });
+    do gort::gosched();
+    while (entered.load() == 0);
+    // Running again: the reader's P was taken while it blocked.
+    const std::uint64_t before = gort::debug::sched_stats().blocked_returns;
+    if (write(fds[1], "x", 1) != 1) return 1;
+    while (returned.load(std::memory_order_acquire) == 0) {
+    }
+    while (gort::debug::sched_stats().blocked_returns == before) {
+    }
+    lat.push_back(now_ns() - returned.load());
+    stop = true;
+    wg.wait();
+  }
+  print_percentiles("without a P after its call returned (call-free loop, GOMAXPROCS=1)", lat, 1000.0, "us");
   close(fds[0]);
   close(fds[1]);
   return 0;
@@ -211,15 +255,17 @@ int main(int argc, char** argv) {
   int n = argc > 2 ? std::atoi(argv[2]) : 0;
   if (what == "cpu-child") return gort::run(cpu_child);
   if (what == "cpu") return bench_cpu(argv[0], n > 0 ? n : 40);
-  if (what != "read" && what != "mutex" && what != "all") {
-    std::fprintf(stderr, "usage: bench_blocking [read [SAMPLES] | mutex [RUNS] | cpu [ROUNDS]]\n");
+  if (what != "read" && what != "mutex" && what != "bound" && what != "all") {
+    std::fprintf(stderr, "usage: bench_blocking [read [SAMPLES] | mutex [RUNS] | cpu [ROUNDS] | bound [SAMPLES]]\n");
     return 2;
   }
   int rc = gort::run([&] {
     if (what == "read") return bench_read(n > 0 ? n : 1000);
     if (what == "mutex") return bench_mutex(n > 0 ? n : 20);
+    if (what == "bound") return bench_bound(n > 0 ? n : 200);
     int r = bench_read(1000);
-    return r != 0 ? r : bench_mutex(20);
+    if (r == 0) r = bench_mutex(20);
+    return r != 0 ? r : bench_bound(200);
   });
   if (rc != 0 || what != "all") return rc;
   return bench_cpu(argv[0], 40);

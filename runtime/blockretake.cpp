@@ -202,13 +202,16 @@ bool retake_one(P* pp, M* mp, G* gp, std::uintptr_t sp, std::uintptr_t pc, const
   mp->blockedsince = pd.blockcpuwhen;
   mp->blockcpu = pd.blockcpu;
   mp->blockwarned = pd.blockwarned;
-  pp->status.store(Psyscall, std::memory_order_seq_cst);
-  mp->blockretake.store(kBlockRetaken, std::memory_order_release);
-  sched.nblockretake.fetch_add(1, std::memory_order_relaxed);
   // The way back: the next yield point, or the signal once it runs again.
+  // Before kBlockRetaken is published: from then on the M may come back
+  // at once and disarm both (exitblocked); a request set after that would
+  // stay behind, and the timer would go on firing every ms of CPU time.
   gp->preempt = true;
   gp->stackguard0.store(kStackPreempt, std::memory_order_relaxed);
   arm_timer(mp, true);
+  pp->status.store(Psyscall, std::memory_order_seq_cst);
+  mp->blockretake.store(kBlockRetaken, std::memory_order_release);
+  sched.nblockretake.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
@@ -338,8 +341,8 @@ std::int64_t retake_blocked(std::int64_t now, bool* retook) {
   // over a whole round is taken then.
   int running = 0;
   for (std::int32_t i = 0; i < procs; ++i) {
-    P* pp = allp[i];
-    if (pp->status.load() == Prunning && pp->m.load() != nullptr && pp->m.load()->curg.load() != nullptr) running++;
+    M* mp = allp[i]->status.load() == Prunning ? allp[i]->m.load() : nullptr;  // one read: it may change
+    if (mp != nullptr && mp->curg.load() != nullptr) running++;
   }
   const bool spare = running < ncpu;
   bool watched = false;  // a P whose thread may block while work waits for it

@@ -50,9 +50,11 @@ struct Pending {
   std::int64_t asked;    // nanotime() of the request
 };
 
-// sysmon's alone (the role moves between threads, but one holds it at a time).
-std::vector<Pending> pending;
-std::unordered_set<std::uintptr_t> reported;
+// sysmon's alone (the role moves between threads, but one holds it at a
+// time). Never freed: sysmon runs on while the process exits and static
+// destructors run.
+std::vector<Pending>& pending = *new std::vector<Pending>;
+std::unordered_set<std::uintptr_t>& reported = *new std::unordered_set<std::uintptr_t>;
 // Requests not yet reported or dropped, for blockwarn_drain (main's thread).
 std::atomic<int> inflight{0};
 

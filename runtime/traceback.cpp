@@ -75,7 +75,8 @@ using inspect::demangle;
 std::atomic<pid_t> symlock{0};
 
 std::vector<Frame> symbolize(std::uintptr_t pc, bool exact) {
-  static std::unordered_map<std::uintptr_t, std::vector<Frame>> cache;
+  // Never freed: sysmon (blockwarn) may still use it while static destructors run at exit.
+  static auto& cache = *new std::unordered_map<std::uintptr_t, std::vector<Frame>>;
   static thread_local const pid_t self = static_cast<pid_t>(gettid());
   const bool reentered = symlock.load(std::memory_order_relaxed) == self;
   if (!reentered) {
