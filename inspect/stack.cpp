@@ -242,8 +242,10 @@ bool Stacks::start_regs(const GState& g, user_regs_struct* r, bool* exact) {
     if (g.status == GORT_GSYSCALL && g.syscall_implicit && g.syscallsp != 0) {
       // Blocked without gort::syscall: sysmon recorded the thread's sp and
       // pc at its entry into the kernel (the instruction after `syscall`).
-      // rbp is unknown; the frames of libc's wrappers and optimized code
-      // are found from rsp.
+      // rbp is unknown: libc's wrappers and optimized code are unwound from
+      // rsp, but the walk stops at a frame that needs rbp (a sanitizer's
+      // interceptor, code built with -fno-omit-frame-pointer); --stop
+      // reads the thread's registers instead.
       r->rip = g.syscallpc;
       r->rsp = g.syscallsp;
       *exact = true;
@@ -438,6 +440,10 @@ Frame Stacks::user_location(const GState& g) {
   std::vector<Frame> frames = goroutine(g, 64, true);
   for (const Frame& f : frames)
     if (!f.gort && !f.system) return f;
+  // A walk that stopped in the system's code before reaching the G's start
+  // (blocked outside gort::syscall, inside a frame that needs registers
+  // the inspector does not have): where it started says more than libc.
+  if (!frames.empty() && frames.back().src.func != "gort_gostart" && g.status == GORT_GSYSCALL) return start_location(g);
   for (const Frame& f : frames)
     if (!f.gort) return f;
   // All gort's (a tail call left no user frame): its public API frame, as

@@ -17,9 +17,10 @@ namespace gort::rt {
 
 namespace {
 // g0 stacks: the scheduler, timers, dumps, and blockwarn's reports (libdw,
-// on sysmon's M). The sanitizers' instrumentation makes libdw's frames
-// several times larger.
-constexpr std::size_t kMStackSize = (san::kTsan || san::kAsan ? 4096 : 512) * 1024;
+// on sysmon's M). TSan's instrumentation makes libdw's frames several
+// times larger (ASan's does not need it, and address space is what its
+// out-of-memory test limits).
+constexpr std::size_t kMStackSize = (san::kTsan ? 4096 : 512) * 1024;
 
 struct MStart {
   M* mp;

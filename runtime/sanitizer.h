@@ -37,11 +37,7 @@ inline constexpr bool kTsan = true;
 #else
 inline constexpr bool kTsan = false;
 #endif
-#if GORT_ASAN
-inline constexpr bool kAsan = true;
-#else
-inline constexpr bool kAsan = false;
-#endif
+
 
 inline void stack_of(G* gp, const void** bottom, std::size_t* size) {
   if (gp->m && gp == gp->m->g0) {

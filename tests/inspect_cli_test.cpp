@@ -25,6 +25,12 @@
 
 namespace {
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 using namespace inspect_testing;
 
 // ---- A small JSON reader: the CLI's --json output must parse ----
@@ -318,6 +324,14 @@ TEST_F(InspectCli, BacktracesOfParkedGoroutinesReachTheirStartFunction) {
   expect_matches(gs, want_, text);
   for (const GLine& g : gs) {
     if (g.thread != 0 || g.status == "runnable" || g.status == "preempted") continue;
+    // plain_reader is in a system call gort did not see: its walk starts
+    // from the sp and pc where it entered the kernel, without rbp, and
+    // under a sanitizer stops at its read interceptor (a frame-pointer
+    // frame); its User location is then where it started.
+    if (g.func == "plain_reader" && kSanitized) {
+      EXPECT_TRUE(has_frame(g, "read")) << "goroutine " << g.id << "\n" << text;
+      continue;
+    }
     EXPECT_TRUE(has_frame(g, g.func)) << "goroutine " << g.id << "\n" << text;
     if (g.func != "inspectee_main") {
       EXPECT_TRUE(has_frame(g, "gort_gostart")) << "goroutine " << g.id << "\n" << text;
