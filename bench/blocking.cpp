@@ -150,9 +150,11 @@ int bench_mutex(int runs) {
     gort::WaitGroup wg;
     wg.add(2);
     gort::go([&] {
-      std::lock_guard<std::mutex> g(m);
-      locked_at = now_ns();
-      compute_for(30'000'000);
+      {
+        std::lock_guard<std::mutex> g(m);
+        locked_at = now_ns();
+        compute_for(30'000'000);
+      }  // unlocked before done(): m goes with this round
       wg.done();
     });
     while (locked_at.load() == 0) gort::gosched();  // A runs until preempted, holding the lock

@@ -69,13 +69,14 @@ int mutex_scenario(int hold_ms) {
   gort::WaitGroup wg;
   wg.add(2);
   gort::go([&] {
-    std::lock_guard<std::mutex> g(m);
+    std::unique_lock<std::mutex> g(m);
     held = true;
     // 30 ms of work, most of it call-free: holds the P until sysmon
     // preempts it (a 10 ms time slice), and holds the lock throughout.
     auto until = Clock::now() + std::chrono::milliseconds(hold_ms);
     for (volatile unsigned x = 0; Clock::now() < until;)
       for (int i = 0; i < 100000; ++i) x = x + 1;
+    g.unlock();  // before done(): main then destroys m
     wg.done();
   });
   while (!held) gort::gosched();  // A runs, takes the lock, and is preempted while it holds it

@@ -128,8 +128,10 @@ TEST_F(BlockRetake, ConditionVariableWaitLetsTheOthersRun) {
   wg.add(1);
   gort::go([&] {
     waiter = gort::goid();
-    std::unique_lock<std::mutex> lk(m);
-    cv.wait(lk, [&] { return ready; });
+    {
+      std::unique_lock<std::mutex> lk(m);
+      cv.wait(lk, [&] { return ready; });
+    }  // unlocked before done(): main then destroys m
     wg.done();
   });
   wait_until_retaken(waiter);
