@@ -20,8 +20,12 @@
 // /proc/self/task/TID/syscall tells the two apart ("running" for a
 // runnable thread; for a blocked one the system call and its user sp and
 // pc, which the G keeps as its syscallsp/pc). Reading it costs ~13 µs, so
-// it is read only for a thread whose clock stood still while other work
-// waits for its P. HACKING.md has the numbers.
+// it is read only for a thread whose clock stood still, or that ran for
+// only part of the last tick, while other work waits for its P; the
+// latter is then watched for kSyscallHandoffNs on the spot
+// (confirm_blocked) rather than a tick later. All of that only while a
+// CPU is free for sysmon; when every CPU runs a goroutine, sysmon's own
+// wake-ups would make busy threads look stopped. HACKING.md has the numbers.
 //
 // Taking the P from a thread that may wake at any moment. The M uses its P
 // only with m->locks raised (the rule in HACKING.md), and every rise from
@@ -48,9 +52,10 @@
 // retake. It cannot fire while the thread is blocked, so the blocking call
 // is never interrupted; it fires at the first kernel tick after the thread
 // has run again, and every millisecond of CPU time after that until the G
-// is back. So a G runs its own code without a P for at most one tick of
-// CPU time (1/CONFIG_HZ: 4 ms at HZ=250) plus the time it spends at points
-// that are not safe (libc, the runtime), as any asynchronous preemption.
+// is back (the kernel looks at CPU timers at its ticks). So a G runs its
+// own code without a P for about one tick of CPU time (1/CONFIG_HZ: 4 ms
+// at HZ=250), two if the first signal finds it at a point that is not safe
+// (libc, the runtime), as any asynchronous preemption may.
 #include <fcntl.h>
 #include <linux/membarrier.h>
 #include <sched.h>
@@ -79,8 +84,8 @@ namespace {
 int ncpu = 1;  // CPUs this process may run on
 
 // How often sysmon looks at a P whose thread may be blocked while work
-// waits for it, when that costs no running G a CPU. The hand-off of a
-// blocked read(2) takes one to two of these.
+// waits for it, when that costs no running G a CPU (Go's sysmon's shortest
+// sleep). On a VM such a sleep lasts ~60 µs.
 constexpr std::int64_t kBlockPollNs = 20'000;
 // GORTDEBUG=blockwarn reports blocks longer than this, looking this often.
 constexpr std::int64_t kBlockWarnNs = 1'000'000;
