@@ -38,6 +38,8 @@ void preempt_init() {
   signal_init();
 }
 
+bool program_code_pc(std::uintptr_t pc) { return safepoints_ready() && async_safe_pc(pc); }
+
 bool async_preempt_enabled() {
   // TSan runs signal handlers late, at its own points, with a context that
   // is not where the thread was: the signals would do nothing but cost.

@@ -32,4 +32,8 @@ void preempt_rearm(G* gp);
 // Whether signals are used (GORTDEBUG, the sanitizer, the safe-point table).
 bool async_preempt_enabled();
 
+// pc is in the program's own code, outside the runtime (the safe-point
+// table; false if it cannot be had). For blockwarn's call sites.
+bool program_code_pc(std::uintptr_t pc);
+
 }  // namespace gort::rt

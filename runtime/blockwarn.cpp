@@ -30,6 +30,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "preempt/preempt.h"
 #include "runtime2.h"
 #include "traceback.h"
 
@@ -62,11 +63,22 @@ std::atomic<int> inflight{0};
 // thread, or no handler at all) does not keep the request forever.
 constexpr std::int64_t kCaptureTimeoutNs = 100'000'000;
 
+// Where the program called what blocked: the first frame in its own code
+// (outside gort and the system's libraries). A header's function inlined
+// there (std::mutex::lock) has the same address. Found by address, not by
+// name: under clang the names of code inlined into gort's start thunk are
+// not always known.
+std::uintptr_t call_site(const std::uintptr_t* pcs, std::uint32_t n) {
+  for (std::uint32_t i = 0; i < n; ++i)
+    if (program_code_pc(i == 0 ? pcs[i] : pcs[i] - 1)) return pcs[i];
+  return pcs[0];
+}
+
 void report(const Pending& p) {
   M* mp = p.mp;
   std::uint32_t n = mp->nblockpcs;
   if (n == 0) return;
-  std::uintptr_t site = user_call_site(mp->blockpcs, n);
+  std::uintptr_t site = call_site(mp->blockpcs, n);
   if (!reported.insert(site).second) return;
   fdprintf(2, "gort: goroutine %lld blocked thread %d outside gort::syscall for more than 1ms:\n",
            static_cast<long long>(p.goid), static_cast<int>(p.tid));

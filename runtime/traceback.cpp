@@ -1,7 +1,6 @@
 #include "traceback.h"
 
 #include <cxxabi.h>
-#include <dlfcn.h>
 #include <elfutils/libdwfl.h>
 #include <unistd.h>
 #define UNW_LOCAL_ONLY
@@ -173,24 +172,6 @@ void traceback_pcs(int fd, const std::uintptr_t* pcs, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i)
     for (Frame& f : symbolize(pcs[i], i == 0)) frames.push_back(std::move(f));
   print_frames(fd, frames, 0);
-}
-
-// The program's own code: not gort's, not a system library's (libc's read)
-// nor a system header's (std::mutex::lock, inlined).
-std::uintptr_t user_call_site(const std::uintptr_t* pcs, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) {
-    Dl_info info;
-    if (dladdr(reinterpret_cast<void*>(pcs[i]), &info) == 0 || info.dli_fname == nullptr) continue;
-    std::string_view path = info.dli_fname;
-    bool system_lib = false;
-    for (std::string_view dir : {"/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", "/usr/local/lib/"})
-      system_lib |= path.substr(0, dir.size()) == dir;
-    if (system_lib) continue;
-    std::vector<Frame> frames = symbolize(pcs[i], i == 0);
-    const Frame& f = frames.front();  // innermost: an inlined std::mutex::lock is the header's
-    if (!inspect::is_gort_frame(f) && f.file.rfind("/usr/include/", 0) != 0) return pcs[i];
-  }
-  return n > 0 ? pcs[0] : 0;
 }
 
 void traceback_parked(int fd, G* gp) {

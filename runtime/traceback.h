@@ -27,9 +27,7 @@ void print_created_by(int fd, G* gp);
 void print_created_by(int fd, std::int64_t goid, std::uintptr_t gopc, std::int64_t parentgoid);
 // From a list of pcs (the first exact: where a signal interrupted the thread).
 void traceback_pcs(int fd, const std::uintptr_t* pcs, std::size_t n);
-// The first of pcs in the program's own code, not gort's nor the system's:
-// where the program called what blocked (blockwarn's "call site").
-std::uintptr_t user_call_site(const std::uintptr_t* pcs, std::size_t n);
+
 
 // GOTRACEBACK, read as Go's gotraceback() reads it: the default (the
 // panicking goroutine only), all (every goroutine), system (with the
