@@ -337,6 +337,14 @@ void schedule_loop(M* mp) {
       if (mp != m0) return;
       continue;  // m0 cannot end; mexit returned because the program is exiting
     }
+    if (next != nullptr && mp->p == nullptr) {
+      // An mcall function handed a G back to an M without a P: a G parking
+      // on its way back from a blocked-M retake with no P free
+      // (exitblocked_nowait), whose park was called off. It waits in the
+      // global queue like a G leaving a system call (exitsyscall0).
+      globrunqput_wake(next);
+      next = nullptr;
+    }
     if (next == nullptr && mp->lockedg && (next = take_back_preempted(mp)) != nullptr) inherit = false;
     if (next == nullptr && mp->lockedg) {
       // This M runs only its locked G, which has stopped running (parked,
