@@ -56,10 +56,12 @@ int main(int argc, char** argv) {
           wg.add(1);
           gort::go([&, made] {
             std::uint64_t r = work(static_cast<std::uint64_t>(made));
-            std::lock_guard<gort::Mutex> g(mu);
-            per_p[gort::debug::current_p()]++;
-            ms.insert(gort::debug::current_m());
-            checksum += r;
+            {
+              std::lock_guard<gort::Mutex> g(mu);
+              per_p[gort::debug::current_p()]++;
+              ms.insert(gort::debug::current_m());
+              checksum += r;
+            }  // unlocked before done(): the waiter may go on and destroy mu
             wg.done();
           });
         }

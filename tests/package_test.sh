@@ -80,8 +80,10 @@ int main() {
     for (int i = 1; i <= 100; ++i) {
       gort::go([&, i] {
         gort::sleep_for(std::chrono::microseconds(i));
-        std::lock_guard<gort::Mutex> lk(mu);
-        sum += i;
+        {
+          std::lock_guard<gort::Mutex> lk(mu);
+          sum += i;
+        }  // unlocked before done(): main's return destroys mu
         wg.done();
       });
     }
