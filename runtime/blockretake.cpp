@@ -365,26 +365,33 @@ std::int64_t retake_blocked(std::int64_t now, bool* retook) {
     watched |= waiting;
     const std::int64_t cpu = thread_cpu_ns(mp);
     const bool newrun = gp != pd.blockg || pp->schedtick != pd.blocktick;
+    const bool samem = pd.blockm == mp;  // the last clock reading was this thread's
+    pd.blockm = mp;
     if (newrun) {
       pd.blockg = gp;
       pd.blocktick = pp->schedtick;
       pd.blockwarned = false;
-      pd.blockcheckat = 0;
+      pd.blockcheckat = 0;  // the backoff is per run of a G
       pd.blockbackoff = 0;
     }
     if (newrun || cpu != pd.blockcpu) {
-      // It ran since the last look. If only for part of it (or it has just
-      // started) while work waits, it may have blocked since: look now
+      // It ran since the last look. If only for part of it, or it has just
+      // started a G, while work waits, it may have blocked since: look now
       // instead of a tick later (confirm_blocked).
-      const bool part = newrun || (interval > 0 && cpu - pd.blockcpu < interval / 2);
+      const bool part = newrun || !samem || (interval > 0 && cpu - pd.blockcpu < interval / 2);
       pd.blockcpu = cpu;
       pd.blockcpuwhen = now;
       if (!waiting || !part || !spare) continue;
-      if (!debug.blockretake || mp->locks != 0 || now < pd.blockcheckat) continue;
+      if (!debug.blockretake || mp->locks != 0) continue;
+      // Running right now (its clock moves within a µs or two): most
+      // threads, for the price of one more clock read.
+      procyield(20);
+      if (thread_cpu_ns(mp) != cpu || now < pd.blockcheckat) continue;
       std::uintptr_t sp, pc;
       if (confirm_blocked(mp, cpu, &sp, &pc)) {
         if (retake_one(pp, mp, gp, sp, pc, pd)) {
           pd.blockg = nullptr;
+          pd.blockbackoff = 0;
           *retook = true;
         }
       } else {

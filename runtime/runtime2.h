@@ -250,6 +250,7 @@ struct SysmonTick {
   // watching (its G and schedtick), the thread's CPU time at the last look,
   // and when that CPU time was last seen to change.
   G* blockg;
+  M* blockm;  // whose thread blockcpu was read from
   std::uint32_t blocktick;
   std::int64_t blockcpu;
   std::int64_t blockcpuwhen;

@@ -37,8 +37,14 @@ TEST(Idle, BlockedGoroutinesCostNoCpu) {
       exited.done();
     });
   }
-  // Let the goroutines park and the spinning Ms give up.
-  gort::sleep_for(std::chrono::milliseconds(50));
+  // Let the goroutines park and the spinning Ms give up: until, seen from
+  // main's P, every other P is idle, nothing spins and nothing is queued
+  // (on a loaded machine that takes longer than any fixed wait).
+  for (int i = 0; i < 200; ++i) {
+    gort::sleep_for(std::chrono::milliseconds(10));
+    gort::debug::SchedStats s = gort::debug::sched_stats();
+    if (s.idleprocs >= s.gomaxprocs - 1 && s.spinningthreads == 0 && s.runqueue == 0) break;
+  }
   double before = cpu_ms();
   gort::sleep_for(std::chrono::seconds(1));  // the measured idle second: main sleeps too
   double used = cpu_ms() - before;
