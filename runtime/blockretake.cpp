@@ -21,9 +21,10 @@
 // runnable thread; for a blocked one the system call and its user sp and
 // pc, which the G keeps as its syscallsp/pc). Reading it costs ~13 µs, so
 // it is read only for a thread whose clock stood still, or that ran for
-// only part of the last tick, while other work waits for its P; the
-// latter is then watched for kSyscallHandoffNs on the spot
-// (confirm_blocked) rather than a tick later. All of that only while a
+// only part of the last tick or has just started a G, while other work
+// waits for its P, and whose clock does not move in the µs sysmon then
+// waits (a running thread's does); such a thread is then watched for
+// kSyscallHandoffNs on the spot (confirm_blocked) rather than a tick later. All of that only while a
 // CPU is free for sysmon; when every CPU runs a goroutine, sysmon's own
 // wake-ups would make busy threads look stopped. HACKING.md has the numbers.
 //
