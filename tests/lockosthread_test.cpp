@@ -136,7 +136,16 @@ TEST_P(LockOSThread, StaysOnItsThreadAndItsThreadRunsNothingElse) {
     others.forbidden = mine;
     others.active = true;
     const long r0 = others.rounds;
-    moved = switch_around(mine);
+    int m = switch_around(mine);
+    // The others must get to run while this G is locked, or the checks saw
+    // nothing. 300 switches usually suffice; on a loaded machine they may
+    // all fall while the others wait for a CPU, so yield (still locked)
+    // until one of theirs has gone round: a liveness condition, not a count.
+    while (others.rounds == r0) {
+      gort::gosched();
+      if (tid() != mine) m++;
+    }
+    moved = m;
     rounds_while_locked = others.rounds - r0;
     others.active = false;  // before unlocking: from here on others may run here
     gort::unlock_os_thread();
