@@ -391,10 +391,47 @@ std::vector<Frame> Stacks::thread(const user_regs_struct& regs, int max_frames) 
   return unwind(regs, max_frames, true, false);
 }
 
-std::vector<Frame> Stacks::goroutine(const GState& g, int max_frames, bool to_user) {
+// A live target runs on while it is read: a G that was runnable or parked
+// in the snapshot may have run since, and its switch frame been overwritten
+// by the calls it made (a yielder is resumed and switched out again
+// thousands of times a second). A saved return address outside every
+// module's code says so: read the G's gobuf and status again, a few times,
+// and if it is running now, wait (50 µs at a time, 2 ms at most) for it to
+// switch out again, as a yielder does at once. Returns false if it never
+// settles (its registers are unknown without --stop).
+bool Stacks::settled_switch_regs(GState* g, user_regs_struct* r) {
+  const gort_debug_descriptor& d = snap_.layout;
+  for (int tries = 0; tries < 40; ++tries) {
+    if (switch_regs(*g, r)) {
+      const Module* m = mods_->find(r->rip);
+      if (m != nullptr && r->rip >= m->text_lo && r->rip < m->text_hi) return true;
+    }
+    std::uint64_t sp = 0;
+    std::uint32_t status = 0;
+    if (d.g_sched_sp.size != 8 || d.g_atomicstatus.size != 4 || !remote_->read(g->addr + d.g_sched_sp.offset, &sp, 8) ||
+        !remote_->read(g->addr + d.g_atomicstatus.offset, &status, 4))
+      return false;
+    status &= ~static_cast<std::uint32_t>(GORT_GSCAN);
+    if (status == GORT_GDEAD) return false;
+    if (status == GORT_GRUNNING || status == GORT_GSYSCALL) {
+      timespec ts{0, 50'000};
+      nanosleep(&ts, nullptr);
+      continue;
+    }
+    g->sp = sp;
+  }
+  return false;
+}
+
+std::vector<Frame> Stacks::goroutine(const GState& g0, int max_frames, bool to_user) {
+  GState g = g0;
   user_regs_struct r;
   bool exact = false;
-  if (!start_regs(g, &r, &exact)) return {};
+  if (g.status != GORT_GRUNNING && g.status != GORT_GSYSCALL) {
+    if (!settled_switch_regs(&g, &r)) return {};
+  } else if (!start_regs(g, &r, &exact)) {
+    return {};
+  }
   if (exact && g.status == GORT_GRUNNING && (r.rsp < g.stack_lo || r.rsp >= g.stack_hi)) {
     // Its thread is not on its stack: in a signal handler on the signal
     // stack (the G's frames follow the kernel's signal frame), or on g0 in

@@ -70,6 +70,7 @@ class Stacks {
   std::vector<Frame> unwind(const user_regs_struct& regs, int max_frames, bool first_exact, bool to_user);
   bool start_regs(const GState& g, user_regs_struct* regs, bool* exact);
   bool switch_regs(const GState& g, user_regs_struct* regs);
+  bool settled_switch_regs(GState* g, user_regs_struct* regs);
   // Code of the system's libraries and headers: not the user's.
   bool system_code(std::uint64_t pc, const SourceFrame& f);
 
