@@ -5,8 +5,9 @@
 // goroutines queued on that P wait for as long as the call does. At
 // GOMAXPROCS=1 (both scenarios here) that is forever:
 //
-//   mutex  A locks a std::mutex and spins for 30 ms; it is preempted while
-//          it holds the lock. B runs on the only P and blocks in
+//   mutex  A locks a std::mutex and computes; it is preempted while it
+//          holds the lock, and keeps it for 30 ms after B has come to
+//          lock it. B runs on the only P and blocks in
 //          std::mutex::lock: A, queued behind B's blocked thread, can never
 //          run to unlock.
 //   read   a server goroutine answers requests it reads with plain read(2);
@@ -65,31 +66,38 @@ void watchdog(const char* what) {
 
 int mutex_scenario(int hold_ms) {
   std::mutex m;
-  std::atomic<bool> held{false};
+  std::atomic<bool> held{false}, b_locking{false};
   gort::WaitGroup wg;
   wg.add(2);
   gort::go([&] {
     std::unique_lock<std::mutex> g(m);
     held = true;
-    // 30 ms of work, most of it call-free: holds the P until sysmon
-    // preempts it (a 10 ms time slice), and holds the lock throughout.
+    // Work, most of it call-free: it holds the P until sysmon preempts it
+    // (a 10 ms time slice), and the lock throughout. It goes on until B
+    // has come to lock (B runs only once A is preempted: on a loaded
+    // machine the first 30 ms may pass before that), then 30 ms more.
+    auto spin_until = [](auto done) {
+      for (volatile unsigned x = 0; !done();)
+        for (int i = 0; i < 100000; ++i) x = x + 1;
+    };
+    spin_until([&] { return b_locking.load(); });
     auto until = Clock::now() + std::chrono::milliseconds(hold_ms);
-    for (volatile unsigned x = 0; Clock::now() < until;)
-      for (int i = 0; i < 100000; ++i) x = x + 1;
+    spin_until([&] { return Clock::now() >= until; });
     g.unlock();  // before done(): main then destroys m
     wg.done();
   });
   while (!held) gort::gosched();  // A runs, takes the lock, and is preempted while it holds it
-  auto t0 = Clock::now();
   double waited = 0;
   gort::go([&] {
+    auto t0 = Clock::now();
+    b_locking = true;
     m.lock();  // blocks this thread: A holds the lock
     waited = ms_since(t0);
     m.unlock();
     wg.done();
   });
   wg.wait();
-  std::printf("mutex: B got the std::mutex after %.1f ms (A held it for %d ms)\n", waited, hold_ms);
+  std::printf("mutex: B got the std::mutex after %.1f ms (A held it for %d ms more)\n", waited, hold_ms);
   return 0;
 }
 
