@@ -46,20 +46,14 @@
 #include <string>
 #include <vector>
 
+#include "latency.h"
+
 extern char** environ;
 
 namespace {
 
-std::int64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
-double pct(const std::vector<std::int64_t>& sorted, double p) {
-  std::size_t i = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
-  return static_cast<double>(sorted[i]);
-}
+using bench::now_ns;
+using bench::pct;
 
 void print_percentiles(const char* what, std::vector<std::int64_t> v, double unit, const char* unit_name) {
   std::sort(v.begin(), v.end());

@@ -23,18 +23,12 @@
 #include <cstdlib>
 #include <vector>
 
+#include "latency.h"
+
 namespace {
 
-std::int64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
-double pct(const std::vector<std::int64_t>& sorted, double p) {
-  std::size_t i = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
-  return static_cast<double>(sorted[i]) / 1000.0;
-}
+using bench::now_ns;
+double pct(const std::vector<std::int64_t>& sorted, double p) { return bench::pct(sorted, p) / 1000.0; }  // in µs
 
 }  // namespace
 
