@@ -8,6 +8,7 @@
 
 #include "preempt/preempt.h"
 #include "gort/debug_layout.h"
+#include "netpoll.h"
 #include "runtime2.h"
 
 extern "C" struct gort_debug_descriptor gort_debug_descriptor;  // runtime/debugdesc.cpp
@@ -37,6 +38,7 @@ void schedinit() {
   preempt_init();
   blockretake_init();  // before any M: minit reads what it sets
   stackinit();
+  netpollinit();
   m0 = m0init();
   sched.lock.lock();
   procresize_locked(procs_from_env());

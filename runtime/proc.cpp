@@ -7,10 +7,13 @@
 //      two Gs that keep readying each other on one P starve the global queue);
 //   2. the local runnext and ring;
 //   3. the global queue (a batch);
-//   4. other Ps: steal half of a random victim's ring, several rounds, in the
+//   4. the netpoller, without blocking, if any G waits for I/O;
+//   5. other Ps: steal half of a random victim's ring, several rounds, in the
 //      last round also their runnext and their due timers;
 // and then gives the P up and stops the M (after re-checking everything, so
 // that no work submitted meanwhile is missed: see the "spinning" comments).
+// The last M to stop first blocks in the netpoller (netpoll.cpp) until I/O
+// is ready or the earliest timer is due.
 //
 // Spinning Ms: an M looking for work without finding it yet is spinning. At
 // most half the busy Ps' worth of Ms spin at once. A spinning M that finds
@@ -18,6 +21,7 @@
 // work spread over idle Ps without waking every thread for every G.
 #include <climits>
 
+#include "netpoll.h"
 #include "runtime2.h"
 
 namespace gort::rt {
@@ -168,6 +172,20 @@ top:
     }
   }
 
+  // The netpoller, without blocking: an optimisation before stealing. Not
+  // while another M blocks in it (it will hand over what it finds).
+  if (netpoll_waiters() > 0 && !sched.polling.load(std::memory_order_relaxed)) {
+    GList list = netpoll(0);
+    if (G* gp = list.pop()) {
+      sched.lastpoll.store(nanotime(), std::memory_order_relaxed);
+      injectglist(list);
+      casgstatus(gp, Gwaiting, Grunnable);
+      gp->waitreason = WaitReason::Zero;
+      *inherit_time = false;
+      return gp;
+    }
+  }
+
   // Spinning Ms: steal work from other Ps. Limit the number of spinning Ms
   // to half the number of busy Ps: this keeps CPU use reasonable when
   // GOMAXPROCS>1 but parallelism is low.
@@ -231,25 +249,38 @@ top:
   }
   (void)was_spinning;
 
-  // Timers pending somewhere: one M at a time waits for the earliest one
-  // (this is the job Go's netpoller does for timers).
-  if (poll_until != 0) {
+  // Timers pending somewhere, or Gs waiting for I/O: one M at a time blocks
+  // in the netpoller until the earliest timer (Go's findrunnable does the
+  // same; the others stop).
+  if (poll_until != 0 || netpoll_waiters() > 0) {
     bool expected = false;
     if (sched.polling.compare_exchange_strong(expected, true)) {
       sched.pollwhen.store(poll_until);
-      gort::rt::poll_until(poll_until);
+      std::int64_t delay = -1;
+      if (poll_until != 0) delay = std::max<std::int64_t>(poll_until - nanotime(), 0);
+      GList list = netpoll(delay);
+      sched.lastpoll.store(nanotime(), std::memory_order_relaxed);
       sched.pollwhen.store(0);
       sched.polling.store(false);
       sched.lock.lock();
       P* p2 = pidleget();
       sched.lock.unlock();
-      if (p2) {
+      if (p2 == nullptr) {
+        injectglist(list);  // every P is busy: the global queue
+      } else {
         acquirep(p2);
+        if (G* gp = list.pop()) {
+          injectglist(list);
+          casgstatus(gp, Gwaiting, Grunnable);
+          gp->waitreason = WaitReason::Zero;
+          *inherit_time = false;
+          return gp;
+        }
         goto top;
       }
-    } else {
+    } else if (poll_until != 0) {
       std::int64_t pw = sched.pollwhen.load();
-      if (pw == 0 || pw > poll_until) poll_break();
+      if (pw == 0 || pw > poll_until) netpoll_break();
     }
   }
   if (!stopm(/*may_exit=*/true)) return nullptr;  // idle too long: the M exits

@@ -342,12 +342,12 @@ struct Sched {
   std::atomic<std::int64_t> sysmonwhen;
   std::atomic<std::uint32_t> sysmonwake;
 
-  // The M blocked waiting for the earliest timer (what Go's netpoller does
-  // for timers): pollwhen is its deadline, 0 if nobody waits; pollkey is
-  // the futex it sleeps on.
+  // The M blocked in the netpoller (netpoll.cpp), for I/O and the earliest
+  // timer: polling while it does, pollwhen its deadline (0: none known);
+  // lastpoll when anyone last polled (sysmon polls when nobody has lately).
   std::atomic<std::int64_t> pollwhen;
   std::atomic<bool> polling;
-  std::atomic<std::uint32_t> pollkey;
+  std::atomic<std::int64_t> lastpoll;
 
   std::atomic<bool> exiting;  // main returned: schedule nothing more
   std::atomic<bool> started;  // gort::run has been called
@@ -533,14 +533,15 @@ std::int64_t checktimers(P* pp, std::int64_t now);  // runs due timers (now 0: r
 std::int64_t earliest_timer();                       // over all Ps, 0 if none
 void moveTimers(P* to, P* from);  // procresize: from is going away
 void timers_wake_poller(std::int64_t when);
-void poll_until(std::int64_t until);  // the M's timed wait when it has nothing else to do
-void poll_break();
+void poll_break();  // the M blocked in the netpoller looks again (netpoll_break)
 
 // sysmon.cpp
 // A P in a system call is handed to another M once the call has lasted this
 // long and there is work for the P (Go: one to two sysmon ticks, 20 µs-10 ms).
 inline constexpr std::int64_t kSyscallHandoffNs = 20'000;
 inline constexpr std::int64_t kSysmonMaxSleepNs = 10'000'000;  // sysmon's longest sleep between rounds (while not idle)
+// sysmon polls the network when nobody has for this long (netpoll_sysmon).
+inline constexpr std::int64_t kSysmonPollNs = 1'000'000;
 void sysmon();
 // blockretake.cpp: one pass over the running Ps for threads blocked outside
 // gort::syscall; returns when it must look again (LLONG_MAX: no need).

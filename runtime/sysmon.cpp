@@ -35,6 +35,7 @@
 #include <climits>
 
 #include "preempt/preempt.h"
+#include "netpoll.h"
 #include "runtime2.h"
 
 namespace gort::rt {
@@ -337,6 +338,23 @@ void sysmon_wake(std::int64_t deadline) {
   }
 }
 
+// Gs wait for I/O, and nobody has polled for kSysmonPollNs: every P is busy
+// (an idle one's M would be blocked in the netpoller, or would have
+// polled on its way there). Go polls here after 10 ms; and until a P
+// looks at the global queue, the Gs wait there (with call-free loops on
+// every P, until the next time slice ends: golang/go#51651).
+namespace {
+bool netpoll_sysmon(std::int64_t now) {
+  if (netpoll_waiters() == 0 || sched.polling.load()) return false;
+  if (now - sched.lastpoll.load(std::memory_order_relaxed) < kSysmonPollNs) return false;
+  sched.lastpoll.store(now, std::memory_order_relaxed);
+  GList list = netpoll(0);
+  if (list.empty()) return false;
+  injectglist(list);
+  return true;
+}
+}  // namespace
+
 // The monitor loop. Returns only when this M has handed the role to another
 // M and has a P to run (mstart then schedules).
 void sysmon() {
@@ -344,6 +362,9 @@ void sysmon() {
     if (sm.idle == 0) sm.delay = 20;       // start with 20us sleep...
     else if (sm.idle > 50) sm.delay *= 2;  // ...then start doubling the sleep
     if (sm.delay > kSysmonMaxSleepNs / 1000) sm.delay = kSysmonMaxSleepNs / 1000;
+    // Gs wait for I/O and nobody may be polling (every P busy): look every
+    // kSysmonPollNs (netpoll_sysmon).
+    if (sm.delay > kSysmonPollNs / 1000 && netpoll_waiters() > 0) sm.delay = kSysmonPollNs / 1000;
     sysmon_sleep(std::min(nanotime() + sm.delay * 1000, sm.preemptnext), sm.due);
     if (sched.exiting.load()) {
       std::atomic<std::uint32_t> never{0};
@@ -389,6 +410,7 @@ void sysmon() {
       startm(nullptr, false);
       woke = true;
     }
+    if (netpoll_sysmon(now)) woke = true;
     // Threads blocked outside gort::syscall first: their Ps go to Psyscall,
     // and retake hands them off in the same round.
     bool retook = false;

@@ -1,8 +1,8 @@
 // Timers (Go 1.14's design): each P keeps a min-heap of its timers. The M
 // running a P runs that P's due timers in find_runnable; a spinning M runs
 // another P's due timers when it steals; and when no M has anything to do,
-// one of them (the "poller") sleeps until the earliest timer of all Ps —
-// the job Go's netpoller does for timers. Adding a timer earlier than the
+// one of them blocks in the netpoller until the earliest timer of all Ps,
+// as in Go. Adding a timer earlier than the
 // poller's deadline wakes the poller (poll_break), or wakes a P (wakep).
 //
 // sleep_for parks the G and arms its timer from g0, after the G is parked
@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "gort/time.h"
+#include "netpoll.h"
 #include "runtime2.h"
 
 namespace gort::rt {
@@ -184,20 +185,7 @@ void timers_wake_poller(std::int64_t when) {
   }
 }
 
-// The poller's wait. pollkey is 1 when a break is pending; a break that
-// comes before the wait starts is not lost, it just ends the next wait early.
-void poll_until(std::int64_t until) {
-  for (;;) {
-    if (sched.pollkey.exchange(0) != 0) return;
-    std::int64_t left = until - nanotime();
-    if (left <= 0) return;
-    futexsleep(&sched.pollkey, 0, left);
-  }
-}
-
-void poll_break() {
-  if (sched.pollkey.exchange(1) == 0) futexwakeup(&sched.pollkey, 1);
-}
+void poll_break() { netpoll_break(); }
 
 namespace {
 void ready_sleeper(void* arg, std::int64_t) { goready(static_cast<G*>(arg)); }

@@ -1,0 +1,75 @@
+// The netpoller's interface (Go's netpoll.go, the poll_runtime_* functions
+// that internal/poll calls): gort::net (net/) and the scheduler use it.
+#pragma once
+
+#include <cstdint>
+
+namespace gort {
+class Mutex;
+}
+
+namespace gort::rt {
+
+struct G;
+struct PollDesc;
+
+// Modes, as Go spells them.
+inline constexpr int kModeRead = 'r';
+inline constexpr int kModeWrite = 'w';
+inline constexpr int kModeReadWrite = 'r' + 'w';
+
+// What poll_reset and poll_wait return (Go's pollNoError...).
+enum PollErr : int { kPollNoError = 0, kPollErrClosing = 1, kPollErrTimeout = 2 };
+
+// --- for gort::net ----------------------------------------------------------
+// Registers fd (non-blocking) with epoll for its lifetime: edge-triggered,
+// read and write. nullptr and errno set on failure.
+PollDesc* poll_open(int fd);
+// The fd is about to be closed: unregisters it and returns the descriptor to
+// the pool. Call after poll_unblock, when nobody waits on it any more.
+void poll_close(PollDesc* pd);
+// Before an attempt at I/O in mode: forget readiness seen before (the
+// attempt itself finds out) and report closing or an expired deadline.
+int poll_reset(PollDesc* pd, int mode);
+// The attempt said EAGAIN: wait until fd is ready in mode, closing or the
+// deadline. A goroutine parks (wait reason "IO wait"); any other thread
+// (a foreign thread, a goroutine inside gort::syscall) waits in poll(2).
+int poll_wait(PollDesc* pd, int mode);
+// Deadline d in nanotime() nanoseconds for mode; 0: none; in the past:
+// expires now (a waiter wakes with kPollErrTimeout).
+void poll_set_deadline(PollDesc* pd, std::int64_t d, int mode);
+// Closing: every waiter wakes with kPollErrClosing, and so does every later
+// poll_reset/poll_wait.
+void poll_unblock(PollDesc* pd);
+// A user's fd (wait_readable/wait_writable): the descriptor registered for
+// fd's current open file, registering it now if it is a new one.
+PollDesc* poll_user_fd(int fd);
+// The lock of a direction: a direction has room for one parked G, so one
+// reader and one writer at a time.
+gort::Mutex& poll_mutex(PollDesc* pd, int mode);
+int poll_fd(PollDesc* pd);
+
+// --- for the scheduler ------------------------------------------------------
+void netpollinit();
+// Gs made ready by I/O, as a list through schedlink (nullptr: none).
+// delay < 0: block until something is ready or netpoll_break; 0: do not
+// block; > 0: at most that many nanoseconds.
+struct GList {
+  G* head = nullptr;
+  G* tail = nullptr;
+  std::int32_t n = 0;
+  bool empty() const { return head == nullptr; }
+  void push(G* gp);
+  G* pop();
+};
+GList netpoll(std::int64_t delay);
+void netpoll_break();  // wakes an M blocked in netpoll
+// Gs parked in poll_wait: while any, the last idle M blocks in netpoll and
+// sysmon polls when nobody has.
+std::int32_t netpoll_waiters();
+// Makes the Gs runnable (Gwaiting → Grunnable) and queues them: on the
+// caller's P if it has one (after giving idle Ps their share through the
+// global queue), else on the global queue; starts Ms for idle Ps.
+void injectglist(GList list);
+
+}  // namespace gort::rt
