@@ -38,6 +38,7 @@
 #include <cerrno>
 #include <climits>
 #include <ctime>
+#include <mutex>
 #include <vector>
 
 #include "gort/sync.h"
@@ -226,15 +227,19 @@ G* set_one_deadline(PollDesc* pd, int mode, std::int64_t d, std::int64_t now) {
   return d < 0 ? netpollunblock(pd, mode, false) : nullptr;
 }
 
+}  // namespace
+
 // Am I a goroutine that may park? (Not a foreign thread, not g0, not inside
 // gort::syscall: those wait in poll(2).)
-bool can_park() {
+bool poll_can_park() {
   M* mp = getm();
   if (mp == nullptr) return false;
   G* gp = mp->curg;
   if (gp == nullptr || getg() != gp) return false;
   return readgstatus(gp) != Gsyscall || mp->blockretake.load() != kBlockNone;
 }
+
+namespace {
 
 // A thread that is not a goroutine waits in poll(2), at most 10 ms at a
 // time so that a deadline set or a close made meanwhile is seen.
@@ -277,7 +282,17 @@ G* GList::pop() {
   return gp;
 }
 
+namespace {
+void init_once();
+}
+
 void netpollinit() {
+  static std::once_flag once;  // schedinit, or the first socket made before gort::run
+  std::call_once(once, init_once);
+}
+
+namespace {
+void init_once() {
   epfd = epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0) fatal("runtime: netpollinit failed: epoll_create1: errno %d", errno);
   breakfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -287,6 +302,7 @@ void netpollinit() {
   ev.data.u64 = 0;      // no PollDesc is at 0
   if (epoll_ctl(epfd, EPOLL_CTL_ADD, breakfd, &ev) != 0) fatal("runtime: netpollinit failed: epoll_ctl: errno %d", errno);
 }
+}  // namespace
 
 gort::Mutex& poll_mutex(PollDesc* pd, int mode) { return mode == kModeRead ? pd->rmu : pd->wmu; }
 int poll_fd(PollDesc* pd) { return pd->fd; }
@@ -294,6 +310,7 @@ int poll_fd(PollDesc* pd) { return pd->fd; }
 std::int32_t netpoll_waiters() { return waiters.load(std::memory_order_relaxed); }
 
 PollDesc* poll_open(int fd) {
+  netpollinit();
   PollDesc* pd = pdalloc(fd);
   if (ctl_add(pd) != 0) {
     int e = errno;
@@ -308,6 +325,7 @@ PollDesc* poll_open(int fd) {
 }
 
 PollDesc* poll_user_fd(int fd) {
+  netpollinit();
   // Under pdlock throughout: the generation and the registration change together.
   pdlock.lock();
   PollDesc* pd = static_cast<std::size_t>(fd) < byfd.size() ? byfd[fd] : nullptr;
@@ -375,7 +393,7 @@ int poll_reset(PollDesc* pd, int mode) {
 int poll_wait(PollDesc* pd, int mode) {
   int err = checkerr(pd, mode);
   if (err != kPollNoError) return err;
-  if (!can_park()) return thread_wait(pd, mode);
+  if (!poll_can_park()) return thread_wait(pd, mode);
   while (!netpollblock(pd, mode)) {
     err = checkerr(pd, mode);
     if (err != kPollNoError) return err;

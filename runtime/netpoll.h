@@ -48,9 +48,12 @@ PollDesc* poll_user_fd(int fd);
 // reader and one writer at a time.
 gort::Mutex& poll_mutex(PollDesc* pd, int mode);
 int poll_fd(PollDesc* pd);
+// The caller is a goroutine that may park (poll_wait parks it, and it
+// takes poll_mutex); false: a foreign thread, or inside gort::syscall.
+bool poll_can_park();
 
 // --- for the scheduler ------------------------------------------------------
-void netpollinit();
+void netpollinit();  // once: schedinit, or the first poll_open
 // Gs made ready by I/O, as a list through schedlink (nullptr: none).
 // delay < 0: block until something is ready or netpoll_break; 0: do not
 // block; > 0: at most that many nanoseconds.

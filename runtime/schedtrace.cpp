@@ -6,6 +6,7 @@
 #include <string>
 
 #include "gort/debug.h"
+#include "netpoll.h"
 #include "runtime2.h"
 #include "traceback.h"
 
@@ -50,6 +51,7 @@ debug::SchedStats snapshot() {
   s.preempted_by_signal = sched.npreemptasync.load(std::memory_order_relaxed);
   s.blocked_retakes = sched.nblockretake.load(std::memory_order_relaxed);
   s.blocked_returns = sched.nblockreturn.load(std::memory_order_relaxed);
+  s.io_waiters = netpoll_waiters();
   for (int i = 0; i < kMaxProcs && allp[i] != nullptr; ++i) s.preempt_requests += allp[i]->preemptcount;
   for (int i = 0; i < s.gomaxprocs; ++i) {
     P* pp = allp[i];

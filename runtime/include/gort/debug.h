@@ -42,6 +42,8 @@ struct SchedStats {
   // exitsyscall so far.
   std::uint64_t blocked_retakes;
   std::uint64_t blocked_returns;
+  // Goroutines parked in the netpoller ("IO wait": gort::net, wait_readable).
+  int io_waiters;
   std::vector<PStats> ps;
 };
 

@@ -1,6 +1,7 @@
 // gort — Go's goroutine scheduler for C++. The umbrella header.
 #pragma once
 #include <gort/chan.h>
+#include <gort/net.h>
 #include <gort/runtime.h>
 #include <gort/select.h>
 #include <gort/sync.h>
