@@ -53,6 +53,9 @@ class NetFD {
   // close() (or close() itself) closes the fd, so that its number is never
   // reused under a call still using it.
   std::atomic<std::uint64_t> state_{0};
+  // The last read came back short: the socket is empty but for what came
+  // since (read()). Under the read lock; relaxed for threads without it.
+  std::atomic<bool> rdrained_{false};
 };
 
 }  // namespace gort::net::detail

@@ -88,6 +88,15 @@ int ncpu = 1;  // CPUs this process may run on
 // waits for it, when that costs no running G a CPU (Go's sysmon's shortest
 // sleep). On a VM such a sleep lasts ~60 µs.
 constexpr std::int64_t kBlockPollNs = 20'000;
+// While every watched thread keeps running (its clock advanced over most of
+// the last interval), the looks space out, doubling up to this: a busy
+// server's thread switches goroutines and makes short system calls all the
+// time, and sysmon looking at it every 20 µs cost such a server a fifth of
+// its requests (examples/echo at GOMAXPROCS=1 on 2 CPUs, the other used by
+// the load client: "spare" counts only gort's threads). A thread seen
+// running only in part brings the looks back to 20 µs.
+constexpr std::int64_t kBlockPollMaxNs = 500'000;
+std::int64_t pollgap = kBlockPollNs;
 // GORTDEBUG=blockwarn reports blocks longer than this, looking this often.
 constexpr std::int64_t kBlockWarnNs = 1'000'000;
 constexpr std::int64_t kBlockWarnPollNs = 500'000;
@@ -352,6 +361,7 @@ std::int64_t retake_blocked(std::int64_t now, bool* retook) {
   }
   const bool spare = running < ncpu;
   bool watched = false;  // a P whose thread may block while work waits for it
+  bool suspect = false;  // a watched thread ran only in part of the interval
   std::int64_t next = LLONG_MAX;
   for (std::int32_t i = 0; i < procs; ++i) {
     P* pp = allp[i];
@@ -379,10 +389,13 @@ std::int64_t retake_blocked(std::int64_t now, bool* retook) {
       // It ran since the last look. If only for part of it, or it has just
       // started a G, while work waits, it may have blocked since: look now
       // instead of a tick later (confirm_blocked).
-      const bool part = newrun || !samem || (interval > 0 && cpu - pd.blockcpu < interval / 2);
+      // (A new G on a thread that kept running is not suspect by itself:
+      // a busy thread runs many.)
+      const bool part = !samem || interval == 0 || cpu - pd.blockcpu < interval / 2;
       pd.blockcpu = cpu;
       pd.blockcpuwhen = now;
       if (!waiting || !part || !spare) continue;
+      suspect = true;
       if (!debug.blockretake || mp->locks != 0) continue;
       // Running right now (its clock moves within a µs or two): most
       // threads, for the price of one more clock read.
@@ -404,6 +417,7 @@ std::int64_t retake_blocked(std::int64_t now, bool* retook) {
       continue;
     }
     // The thread has not run since blockcpuwhen.
+    if (waiting) suspect = true;
     const std::int64_t stood = now - pd.blockcpuwhen;
     if (debug.blockwarn && !pd.blockwarned && stood >= kBlockWarnNs && mp->locks == 0) {
       std::uintptr_t sp, pc;
@@ -426,7 +440,8 @@ std::int64_t retake_blocked(std::int64_t now, bool* retook) {
       *retook = true;
     }
   }
-  if (watched && spare) next = std::min(next, now + kBlockPollNs);
+  pollgap = suspect ? kBlockPollNs : std::min(pollgap * 2, kBlockPollMaxNs);
+  if (watched && spare) next = std::min(next, now + pollgap);
   if (debug.blockwarn) {
     if (blockwarn_retaken(now) || running > 0) next = std::min(next, now + kBlockWarnPollNs);
     blockwarn_report();

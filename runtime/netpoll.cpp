@@ -65,6 +65,9 @@ struct PollDesc {
   std::atomic<std::uintptr_t> rg{pdNil};
   std::atomic<std::uintptr_t> wg{pdNil};
   std::atomic<bool> closing{false};
+  // An event said the peer hung up or the socket is in error: conditions
+  // that stay, unlike data a read consumes (see gort::net's read). Sticky.
+  std::atomic<bool> hup{false};
   // Deadlines: 0 none, -1 expired, else nanotime() when. Written under
   // lock, read without it by checkerr.
   std::atomic<std::int64_t> rd{0};
@@ -101,6 +104,7 @@ PollDesc* pdalloc(int fd) {
   pd->rg.store(pdNil);
   pd->wg.store(pdNil);
   pd->closing.store(false);
+  pd->hup.store(false);
   pd->rd.store(0);
   pd->wd.store(0);
   pd->fdseq.fetch_add(1);
@@ -306,6 +310,7 @@ void init_once() {
 
 gort::Mutex& poll_mutex(PollDesc* pd, int mode) { return mode == kModeRead ? pd->rmu : pd->wmu; }
 int poll_fd(PollDesc* pd) { return pd->fd; }
+bool poll_hup(PollDesc* pd) { return pd->hup.load(); }
 
 std::int32_t netpoll_waiters() { return waiters.load(std::memory_order_relaxed); }
 
@@ -473,6 +478,7 @@ GList netpoll(std::int64_t delay) {
     auto* pd = reinterpret_cast<PollDesc*>(data & kPtrMask);
     if ((pd->fdseq.load() & 0xffff) != (data >> 48)) continue;  // an older generation's event
     std::uint32_t ev = events[i].events;
+    if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) pd->hup.store(true);  // before the wake-up: see poll_hup
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
       if (G* gp = netpollunblock(pd, kModeRead, true)) list.push(gp);
     if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))

@@ -48,6 +48,9 @@ PollDesc* poll_user_fd(int fd);
 // reader and one writer at a time.
 gort::Mutex& poll_mutex(PollDesc* pd, int mode);
 int poll_fd(PollDesc* pd);
+// The netpoller has seen the peer hang up (or an error) on it: a state a
+// read reports only when asked, not data it consumes. Never cleared.
+bool poll_hup(PollDesc* pd);
 // The caller is a goroutine that may park (poll_wait parks it, and it
 // takes poll_mutex); false: a foreign thread, or inside gort::syscall.
 bool poll_can_park();

@@ -395,8 +395,11 @@ void sysmon() {
         sched.sysmonwait.store(false);
         sched.sysmonnote.clear();
         sched.lock.unlock();
-        sm.idle = 0;
-        sm.delay = 20;
+        // Go starts over with 20 µs rounds here. gort's sysmon sleeps
+        // until the deadlines it knows of (time slices, hand-offs, blocked
+        // threads), so short rounds buy nothing; and a request/response
+        // server goes idle and wakes thousands of times a second, each
+        // time paying for fifty rounds on a CPU it needs.
         now = nanotime();
       } else {
         sched.lock.unlock();
@@ -410,7 +413,10 @@ void sysmon() {
       startm(nullptr, false);
       woke = true;
     }
-    if (netpoll_sysmon(now)) woke = true;
+    // Not activity (Go's rule too): while a P's M is busy and I/O keeps
+    // coming, this finds something every kSysmonPollNs, and 20 µs rounds
+    // would cost that M's CPU.
+    netpoll_sysmon(now);
     // Threads blocked outside gort::syscall first: their Ps go to Psyscall,
     // and retake hands them off in the same round.
     bool retook = false;

@@ -83,19 +83,28 @@ TEST(NetPoll, WaitWritableAndDeadline) {
   }
   EXPECT_GE(gort::clock::now(), deadline);
   // Drained by another goroutine: the waiter wakes.
+  gort::WaitGroup wg;
+  wg.add(1);
   gort::go([&] {
     char buf[65536];
     while (read(p.r, buf, sizeof buf) > 0) {
     }
+    wg.done();
   });
   gort::net::wait_writable(p.w);
+  wg.wait();
   // The read end: readable once written, repeatedly (no stale readiness).
   Pipe q;
   for (int i = 0; i < 100; ++i) {
-    gort::go([&] { EXPECT_EQ(write(q.w, "y", 1), 1); });
+    wg.add(1);
+    gort::go([&] {
+      EXPECT_EQ(write(q.w, "y", 1), 1);
+      wg.done();
+    });
     gort::net::wait_readable(q.r);
     char c;
     EXPECT_EQ(read(q.r, &c, 1), 1);
+    wg.wait();
   }
 }
 
@@ -115,10 +124,16 @@ TEST(NetPoll, FdNumberReusedForAnotherFile) {
   // pipe: the new one is registered afresh, and its readiness is seen.
   for (int i = 0; i < 20; ++i) {
     Pipe p;
-    gort::go([&] { EXPECT_EQ(write(p.w, "z", 1), 1); });
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&] {
+      EXPECT_EQ(write(p.w, "z", 1), 1);
+      wg.done();
+    });
     gort::net::wait_readable(p.r);
     char c;
     EXPECT_EQ(read(p.r, &c, 1), 1);
+    wg.wait();
   }
 }
 
@@ -165,11 +180,14 @@ TEST(NetPoll, TimersStillWakeAnIdleProgram) {
   // The idle M waits for the earliest timer in epoll_pwait2: a sleep ends,
   // never early, while another goroutine waits for I/O forever.
   Pipe p;
+  gort::WaitGroup wg;
+  wg.add(1);
   gort::go([&] {
     try {
       gort::net::wait_readable(p.r, gort::clock::now() + 1h);
     } catch (const std::system_error&) {
     }
+    wg.done();
   });
   for (std::chrono::microseconds d : {1000us, 300us, 5000us}) {
     auto until = gort::clock::now() + d;
@@ -177,6 +195,7 @@ TEST(NetPoll, TimersStillWakeAnIdleProgram) {
     EXPECT_GE(gort::clock::now(), until);
   }
   ASSERT_EQ(write(p.w, "e", 1), 1);  // lets it go
+  wg.wait();
 }
 
 TEST(NetPoll, IdleListenerCostsNoCpu) {
