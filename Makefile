@@ -7,6 +7,10 @@ BUILD  := build/$(PRESET)
 
 demo: build
 	./$(BUILD)/examples/tightloop --table
+	@echo
+	@echo "gort::net: 100 connections to an echo server in the same process, 1 s (examples/echo_load --self):"
+	./$(BUILD)/examples/echo_load --self -c 100 -d 1
+	@echo "Serve it yourself: ./$(BUILD)/examples/echo 127.0.0.1:7007, then ./$(BUILD)/examples/echo_load 127.0.0.1:7007"
 
 test: build
 	ctest --preset $(PRESET)

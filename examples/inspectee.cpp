@@ -17,6 +17,8 @@
 //   blocking_reader  x1      gort::syscall(read) on an empty pipe  syscall
 //   plain_reader     x1      plain read(2) on it: sysmon takes     syscall
 //                            the P (blocked-M retake)
+//   net_reader       x1      gort::net read of a loopback TCP      IO wait
+//                            connection whose peer never writes
 //   yielder          x4      gort::gosched() in a loop             running|runnable
 //   inspectee_main   x1      main (goroutine 1), holds the mutex   sleep
 //
@@ -75,6 +77,7 @@ constexpr int kChanSenders = 2;
 constexpr int kSelectors = 1;
 constexpr int kBlockingReaders = 1;
 constexpr int kPlainReaders = 1;
+constexpr int kNetReaders = 1;
 constexpr int kYielders = 4;
 
 // Shared by the goroutines. Allocated once and never freed: goroutines are
@@ -88,6 +91,7 @@ struct World {
   gort::Chan<int> sel_b = gort::make_chan<int>();
   int pipe_rd = -1;  // nobody writes; the write end stays open (no EOF)
   int pipe_wr = -1;
+  gort::net::Conn net_client, net_server;  // a loopback connection; nobody writes
 };
 World* world;
 
@@ -184,6 +188,15 @@ ROLE void plain_reader() {
   KEEP_FRAME();
 }
 
+// Parks in the netpoller: the thread is free, the goroutine waits "IO wait".
+ROLE void net_reader() {
+  arrived.fetch_add(1);
+  char buf[64];
+  while (world->net_client.read(buf, sizeof buf) != 0) {
+  }
+  KEEP_FRAME();
+}
+
 ROLE void yielder() {
   arrived.fetch_add(1);
   for (;;) gort::gosched();
@@ -258,7 +271,7 @@ Options parse(int argc, char** argv) {
 // What the runtime must show before `ready`: goroutines by status or wait
 // reason (main, the caller, is running while it counts, and not counted).
 struct Census {
-  int sleep = 0, mutex = 0, semacquire = 0, chan_receive = 0, chan_send = 0, select = 0, syscall = 0;
+  int sleep = 0, mutex = 0, semacquire = 0, chan_receive = 0, chan_send = 0, select = 0, syscall = 0, io_wait = 0;
   int total = 0;
   bool operator==(const Census&) const = default;
 };
@@ -277,6 +290,7 @@ Census take_census() {
     else if (r == "chan receive") c.chan_receive++;
     else if (r == "chan send") c.chan_send++;
     else if (r == "select") c.select++;
+    else if (r == "IO wait") c.io_wait++;
   });
   return c;
 }
@@ -284,8 +298,8 @@ Census take_census() {
 void print_census(const char* what, const Census& c) {
   std::fprintf(stderr,
                "inspectee: %s: sleep=%d sync.Mutex.Lock=%d semacquire=%d chan receive=%d chan send=%d select=%d "
-               "syscall=%d goroutines=%d\n",
-               what, c.sleep, c.mutex, c.semacquire, c.chan_receive, c.chan_send, c.select, c.syscall, c.total);
+               "syscall=%d IO wait=%d goroutines=%d\n",
+               what, c.sleep, c.mutex, c.semacquire, c.chan_receive, c.chan_send, c.select, c.syscall, c.io_wait, c.total);
 }
 
 }  // namespace
@@ -302,7 +316,7 @@ ROLE int inspectee_main() {
 
   const int receivers = kChanReceiversBase + o.goroutines;
   const int total = kSpinners + kSleepers + kMutexWaiters + kWgWaiters + receivers + kChanSenders + kSelectors +
-                    kBlockingReaders + kPlainReaders + kYielders + 1;
+                    kBlockingReaders + kPlainReaders + kNetReaders + kYielders + 1;
 
   std::printf("inspectee pid %d\n", static_cast<int>(getpid()));
   std::printf("expect gomaxprocs %d\n", gort::gomaxprocs(0));
@@ -315,6 +329,7 @@ ROLE int inspectee_main() {
   std::printf("expect selector %d select\n", kSelectors);
   std::printf("expect blocking_reader %d syscall\n", kBlockingReaders);
   std::printf("expect plain_reader %d syscall\n", kPlainReaders);
+  std::printf("expect net_reader %d IO wait\n", kNetReaders);
   std::printf("expect yielder %d running|runnable\n", kYielders);
   std::printf("expect inspectee_main 1 sleep\n");
   std::printf("expect goroutines %d\n", total);
@@ -329,6 +344,12 @@ ROLE int inspectee_main() {
   world->pipe_wr = fds[1];
   world->mu.lock();
   world->wg.add(1);
+  {
+    gort::net::Listener ln = gort::net::listen("tcp", "127.0.0.1:0");
+    world->net_client = gort::net::dial("tcp", ln.addr());
+    world->net_server = ln.accept();
+    ln.close();
+  }
 
   for (int i = 0; i < kSleepers; ++i) gort::go(&sleeper);
   for (int i = 0; i < kMutexWaiters; ++i) gort::go(&mutex_waiter);
@@ -338,6 +359,7 @@ ROLE int inspectee_main() {
   for (int i = 0; i < kSelectors; ++i) gort::go(&selector);
   for (int i = 0; i < kBlockingReaders; ++i) gort::go(&blocking_reader);
   for (int i = 0; i < kPlainReaders; ++i) gort::go(&plain_reader);
+  for (int i = 0; i < kNetReaders; ++i) gort::go(&net_reader);
   for (int i = 0; i < kYielders; ++i) gort::go(&yielder);
   for (int i = 0; i < kSpinners; ++i) gort::go(&spinner);
 
@@ -348,6 +370,7 @@ ROLE int inspectee_main() {
                     .chan_send = kChanSenders,
                     .select = kSelectors,
                     .syscall = kBlockingReaders + kPlainReaders,
+                    .io_wait = kNetReaders,
                     .total = total};
   // First every goroutine has started and is about to block, then the
   // runtime agrees that each has blocked where it should.

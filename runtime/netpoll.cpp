@@ -87,7 +87,9 @@ namespace {
 // fd, which may be one gort::net registered).
 Lock pdlock;
 PollDesc* pdfree = nullptr;
-std::vector<PollDesc*> byfd;
+// Never destroyed: goroutines may still close sockets while the program's
+// static destructors run (gort::run returned; other goroutines go on).
+std::vector<PollDesc*>& byfd = *new std::vector<PollDesc*>();
 
 constexpr std::uint64_t kPtrMask = (std::uint64_t{1} << 48) - 1;
 std::uint64_t tag(PollDesc* pd, std::uint64_t seq) {

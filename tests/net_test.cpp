@@ -271,10 +271,13 @@ TEST(Net, ReadDeadline) {
 TEST(Net, DeadlineMovedWhileWaiting) {
   Listener ln = gort::net::listen("tcp", "127.0.0.1:0");
   auto hold = gort::make_chan<int>();
-  gort::go([ln, hold]() mutable {
+  gort::WaitGroup peer;
+  peer.add(1);
+  gort::go([ln, hold, &peer]() mutable {
     Conn s = ln.accept();
     hold.recv();
     s.close();
+    peer.done();
   });
   Conn c = gort::net::dial("tcp", ln.addr());
   c.set_read_deadline(gort::clock::now() + 1h);
@@ -299,6 +302,7 @@ TEST(Net, DeadlineMovedWhileWaiting) {
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->code(), std::errc::timed_out);
   hold.send(1);
+  peer.wait();
   c.close();
   ln.close();
 }
@@ -306,10 +310,13 @@ TEST(Net, DeadlineMovedWhileWaiting) {
 TEST(Net, WriteDeadline) {
   Listener ln = gort::net::listen("tcp", "127.0.0.1:0");
   auto hold = gort::make_chan<int>();
-  gort::go([ln, hold]() mutable {
+  gort::WaitGroup peer;
+  peer.add(1);
+  gort::go([ln, hold, &peer]() mutable {
     Conn s = ln.accept();  // never reads: the client's buffers fill up
     hold.recv();
     s.close();
+    peer.done();
   });
   Conn c = gort::net::dial("tcp", ln.addr());
   auto deadline = gort::clock::now() + 20ms;
@@ -322,6 +329,7 @@ TEST(Net, WriteDeadline) {
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->code(), std::errc::timed_out) << e->what();
   hold.send(1);
+  peer.wait();
   c.close();
   ln.close();
 }
