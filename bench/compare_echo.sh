@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# TCP echo server, gort against Go, driven by one load client (the same Go
-# program for both: bench/go/echo/client): 64-byte messages, one in flight
-# per connection, with 100 connections and with one. Both servers run with
+# TCP echo server, gort against Go, driven by one load client (the same
+# client for both servers): 64-byte messages, one in flight per connection,
+# with 100 connections and with one. Two clients, one table each: Go's
+# (bench/go/echo/client) and gort's (examples/echo_load --json). Both servers run with
 # GOMAXPROCS=1 (gort: examples/echo; Go: bench/go/echo/server, the same
 # goroutine-per-connection loop). Runs alternate between the two servers;
 # the table shows the median of the runs, and each server's CPU time per
@@ -13,9 +14,10 @@
 #   BENCH_ECHO_SECONDS=3       seconds per run
 #   BENCH_ECHO_REPETITIONS=5   runs per server and connection count
 #   BENCH_ECHO_CONNS="100 1"   connection counts
+#   BENCH_ECHO_CLIENTS="go gort"  the load clients
 #   BENCH_KEEP=DIR             keep the client's JSON lines in DIR
 #
-# Takes about a minute with the defaults.
+# Takes about two and a half minutes with the defaults.
 #
 # Placement: the server runs on CPU 0 and the client (at GOMAXPROCS=1) on
 # CPU 1 (taskset). Left to the kernel, a run's numbers depend on whether the
@@ -31,6 +33,7 @@ explicit=$([[ $# -ge 1 ]] && echo 1 || echo 0)
 seconds=${BENCH_ECHO_SECONDS:-3}
 reps=${BENCH_ECHO_REPETITIONS:-5}
 conns_list=${BENCH_ECHO_CONNS:-100 1}
+clients=${BENCH_ECHO_CLIENTS:-go gort}
 pin=${BENCH_ECHO_PIN:-1}
 server_cpu=() client_cpu=() client_env=()
 if [[ $pin == 1 && $(nproc) -ge 2 ]]; then
@@ -40,16 +43,16 @@ fi
 source "$here/lib.sh"
 bench_outdir 'echo-*.json'
 bench_configured compare_echo.sh "$build" "$explicit"
-cmake --build "$build" --target echo >/dev/null
+cmake --build "$build" --target echo echo_load >/dev/null
 (cd "$here/go" && go build -o "$out/go_echo_server" ./echo/server && go build -o "$out/go_echo_client" ./echo/client)
 
 # cpu_ticks PID: user + system clock ticks of a process.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# run_one SERVER CONNS: starts the server on a free port, drives it, prints
+# run_one CLIENT SERVER CONNS: starts the server on a free port, drives it, prints
 # the client's JSON line with the server's CPU ticks added.
 run_one() {
-  local server=$1 conns=$2 fifo="$out/listen.$$" spid addr t0 t1 line
+  local client=$1 server=$2 conns=$3 fifo="$out/listen.$$" spid addr t0 t1 line
   rm -f "$fifo"
   mkfifo "$fifo"
   if [[ $server == gort ]]; then
@@ -61,28 +64,36 @@ run_one() {
   read -r _ addr <"$fifo"
   rm -f "$fifo"
   t0=$(cpu_ticks "$spid")
-  line=$(env "${client_env[@]}" "${client_cpu[@]}" "$out/go_echo_client" -addr "$addr" -c "$conns" -d "${seconds}s")
+  if [[ $client == go ]]; then
+    line=$(env "${client_env[@]}" "${client_cpu[@]}" "$out/go_echo_client" -addr "$addr" -c "$conns" -d "${seconds}s")
+  else
+    line=$(env "${client_env[@]}" "${client_cpu[@]}" "$build/examples/echo_load" "$addr" -c "$conns" -d "$seconds" --json)
+  fi
   t1=$(cpu_ticks "$spid")
   kill "$spid"
   wait "$spid" 2>/dev/null || true
   echo "${line%\}},\"server\":\"$server\",\"server_ticks\":$((t1 - t0)),\"seconds\":$seconds,\"hz\":$(getconf CLK_TCK)}"
 }
 
-for conns in $conns_list; do
-  for ((i = 0; i < reps; ++i)); do
-    for server in gort go; do
-      run_one "$server" "$conns" >>"$out/echo-$conns.json"
+for client in $clients; do
+  for conns in $conns_list; do
+    for ((i = 0; i < reps; ++i)); do
+      for server in gort go; do
+        run_one "$client" "$server" "$conns" >>"$out/echo-$client-$conns.json"
+      done
     done
   done
 done
 
-PINNED=$([[ ${#server_cpu[@]} -gt 0 ]] && echo 1 || echo 0) python3 - "$out" $conns_list <<'PY'
+PINNED=$([[ ${#server_cpu[@]} -gt 0 ]] && echo 1 || echo 0) python3 - "$out" "$clients" $conns_list <<'PY'
 import json, statistics, sys, os
-out, conns = sys.argv[1], sys.argv[2:]
-print("TCP echo, 64-byte messages, one in flight per connection; servers at GOMAXPROCS=1, one Go load client" + (", pinned (server CPU 0, client CPU 1)" if os.environ.get("PINNED") == "1" else ""))
-print(f"{'connections':>11}  {'server':<5} {'requests/s':>11} {'RTT median':>11} {'RTT p99':>9} {'CPU/request':>12}")
-for c in conns:
-    rows = [json.loads(l) for l in open(os.path.join(out, f"echo-{c}.json"))]
+out, clients, conns = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
+print("TCP echo, 64-byte messages, one in flight per connection; servers at GOMAXPROCS=1" + (", pinned (server CPU 0, client CPU 1)" if os.environ.get("PINNED") == "1" else ""))
+for client in clients:
+  print(f"\nclient: {'Go (bench/go/echo/client)' if client == 'go' else 'gort (examples/echo_load)'}")
+  print(f"{'connections':>11}  {'server':<5} {'requests/s':>11} {'RTT median':>11} {'RTT p99':>9} {'CPU/request':>12}")
+  for c in conns:
+    rows = [json.loads(l) for l in open(os.path.join(out, f"echo-{client}-{c}.json"))]
     med = {}
     for s in ("gort", "go"):
         rs = [r for r in rows if r["server"] == s]

@@ -2,8 +2,11 @@
 // CONNS connections, each with one SIZE-byte message in flight at a time,
 // for DURATION; prints requests per second and round-trip percentiles.
 //
-//   echo_load ADDR [-c CONNS] [-d SECONDS] [-s SIZE]
+//   echo_load ADDR [-c CONNS] [-d SECONDS] [-s SIZE] [--json]
 //   echo_load --self [...]   starts an echo server in this process first
+//
+// --json prints one line of JSON instead (rps, median_us, p99_us, max_us,
+// conns: what bench/go/echo/client prints, for bench/compare_echo.sh).
 //
 // Every reply is checked byte for byte. Defaults: 100 connections, 1 s,
 // 64 bytes. ADDR may be unix:/path.
@@ -25,13 +28,14 @@ using Clock = std::chrono::steady_clock;
 struct Options {
   std::string addr;
   bool self = false;
+  bool json = false;
   int conns = 100;
   double seconds = 1.0;
   std::size_t size = 64;
 };
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr, "echo_load: %s\nusage: echo_load ADDR|--self [-c CONNS] [-d SECONDS] [-s SIZE]\n", why);
+  std::fprintf(stderr, "echo_load: %s\nusage: echo_load ADDR|--self [-c CONNS] [-d SECONDS] [-s SIZE] [--json]\n", why);
   std::exit(2);
 }
 
@@ -48,6 +52,7 @@ Options parse(int argc, char** argv) {
       return d;
     };
     if (a == "--self") o.self = true;
+    else if (a == "--json") o.json = true;
     else if (a == "-c") o.conns = static_cast<int>(value("-c"));
     else if (a == "-d") o.seconds = value("-d");
     else if (a == "-s") o.size = static_cast<std::size_t>(value("-s"));
@@ -137,8 +142,11 @@ int main(int argc, char** argv) {
       if (!e.empty() && failed++ == 0) std::fprintf(stderr, "echo_load: %s\n", e.c_str());
     double rps = static_cast<double>(all.size()) / secs;
     double med = percentile(all, 0.50), p99 = percentile(all, 0.99), mx = percentile(all, 1.0);
-    std::printf("%d connections, %zu-byte messages, %.2f s: %.0f requests/s, RTT median %.0f us, p99 %.0f us, max %.0f us\n",
-                o.conns, o.size, secs, rps, med, p99, mx);
+    if (o.json)
+      std::printf("{\"conns\":%d,\"max_us\":%.3f,\"median_us\":%.3f,\"p99_us\":%.3f,\"rps\":%.3f}\n", o.conns, mx, med, p99, rps);
+    else
+      std::printf("%d connections, %zu-byte messages, %.2f s: %.0f requests/s, RTT median %.0f us, p99 %.0f us, max %.0f us\n",
+                  o.conns, o.size, secs, rps, med, p99, mx);
     if (failed) std::printf("%d connection(s) failed\n", failed);
     return failed ? 1 : 0;
   });
