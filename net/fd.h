@@ -29,8 +29,7 @@ class NetFD {
   void finish_connect(const std::string& what);
   void close();
   void set_deadline(std::int64_t ns, int mode);  // ns 0: none
-  // Waits for readiness without doing I/O (wait_readable on an fd gort::net owns).
-  int sysfd() const;
+  int sysfd() const;  // -1 once closed
 
   Network net;
   std::string laddr, raddr;

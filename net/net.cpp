@@ -47,10 +47,14 @@ int new_socket(int family, const std::string& what) {
   return fd;
 }
 
-void set_nodelay(int fd, detail::Network n) {
-  if (n == detail::Network::unix_stream) return;
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // Go's default: no Nagle delay
+// A connected socket (dialled or accepted): Go's options, and its addresses.
+void connected(detail::NetFD& nfd, int fd) {
+  if (nfd.net != detail::Network::unix_stream) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // Go's default: no Nagle delay
+  }
+  nfd.laddr = detail::sock_name(fd);
+  nfd.raddr = detail::peer_name(fd);
 }
 
 std::shared_ptr<detail::NetFD> listen_one(detail::Network n, const detail::Endpoint& e, const std::string& what) {
@@ -65,10 +69,11 @@ std::shared_ptr<detail::NetFD> listen_one(detail::Network n, const detail::Endpo
   }
   if (::bind(fd, e.sa(), e.len) != 0) detail::throw_errno(errno, what + ": bind");
   if (::listen(fd, SOMAXCONN) != 0) detail::throw_errno(errno, what + ": listen");
-  nfd->laddr = detail::sock_name(fd);
   if (n == detail::Network::unix_stream) {
-    nfd->laddr = detail::format_addr(e.sa(), e.len);
+    nfd->laddr = detail::format_addr(e.sa(), e.len);  // the path as given
     if (nfd->laddr[0] != '@') nfd->unlink_path = nfd->laddr;
+  } else {
+    nfd->laddr = detail::sock_name(fd);  // the real port for ":0"
   }
   return nfd;
 }
@@ -81,9 +86,7 @@ std::shared_ptr<detail::NetFD> dial_one(detail::Network n, const detail::Endpoin
     if (errno != EINPROGRESS && errno != EINTR) detail::throw_errno(errno, what + ": connect");
     nfd->finish_connect(what + ": connect");
   }
-  set_nodelay(fd, n);
-  nfd->laddr = detail::sock_name(fd);
-  nfd->raddr = detail::peer_name(fd);
+  connected(*nfd, fd);
   return nfd;
 }
 
@@ -155,9 +158,7 @@ Conn Listener::accept() {
   detail::NetFD& l = get();
   int nfd = l.accept();
   auto c = std::make_shared<detail::NetFD>(nfd, l.net);
-  set_nodelay(nfd, l.net);
-  c->laddr = detail::sock_name(nfd);
-  c->raddr = detail::peer_name(nfd);
+  connected(*c, nfd);
   return Conn(std::move(c));
 }
 std::string Listener::addr() const { return get().laddr; }

@@ -84,7 +84,7 @@ void main_exited() {
   bool m0_idle = m0->blocked;
   sched.lock.unlock();
   if (m0_idle) m0->park.wakeup();
-  poll_break();
+  netpoll_break();
   if (getm() != m0) wait_for_m0();
 }
 

@@ -311,7 +311,6 @@ void init_once() {
 }  // namespace
 
 gort::Mutex& poll_mutex(PollDesc* pd, int mode) { return mode == kModeRead ? pd->rmu : pd->wmu; }
-int poll_fd(PollDesc* pd) { return pd->fd; }
 bool poll_hup(PollDesc* pd) { return pd->hup.load(); }
 
 std::int32_t netpoll_waiters() { return waiters.load(std::memory_order_relaxed); }

@@ -47,7 +47,6 @@ PollDesc* poll_user_fd(int fd);
 // The lock of a direction: a direction has room for one parked G, so one
 // reader and one writer at a time.
 gort::Mutex& poll_mutex(PollDesc* pd, int mode);
-int poll_fd(PollDesc* pd);
 // The netpoller has seen the peer hang up (or an error) on it: a state a
 // read reports only when asked, not data it consumes. Never cleared.
 bool poll_hup(PollDesc* pd);

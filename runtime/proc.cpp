@@ -142,6 +142,18 @@ G* steal_work(M* mp, std::int64_t now, bool* inherit_time, bool* new_work, std::
   return nullptr;
 }
 
+// Gs the netpoller made ready: the first is the one to run (runnable now),
+// the rest are queued (injectglist). nullptr if the list is empty.
+G* run_first(GList list, bool* inherit_time) {
+  G* gp = list.pop();
+  if (gp == nullptr) return nullptr;
+  injectglist(list);
+  casgstatus(gp, Gwaiting, Grunnable);
+  gp->waitreason = WaitReason::Zero;
+  *inherit_time = false;
+  return gp;
+}
+
 // Finds a runnable G, blocking (stopm) until there is one. nullptr means the
 // program is exiting.
 G* find_runnable(M* mp, bool* inherit_time) {
@@ -175,13 +187,8 @@ top:
   // The netpoller, without blocking: an optimisation before stealing. Not
   // while another M blocks in it (it will hand over what it finds).
   if (netpoll_waiters() > 0 && !sched.polling.load(std::memory_order_relaxed)) {
-    GList list = netpoll(0);
-    if (G* gp = list.pop()) {
+    if (G* gp = run_first(netpoll(0), inherit_time)) {
       sched.lastpoll.store(nanotime(), std::memory_order_relaxed);
-      injectglist(list);
-      casgstatus(gp, Gwaiting, Grunnable);
-      gp->waitreason = WaitReason::Zero;
-      *inherit_time = false;
       return gp;
     }
   }
@@ -269,13 +276,7 @@ top:
         injectglist(list);  // every P is busy: the global queue
       } else {
         acquirep(p2);
-        if (G* gp = list.pop()) {
-          injectglist(list);
-          casgstatus(gp, Gwaiting, Grunnable);
-          gp->waitreason = WaitReason::Zero;
-          *inherit_time = false;
-          return gp;
-        }
+        if (G* gp = run_first(list, inherit_time)) return gp;
         goto top;
       }
     } else if (poll_until != 0) {

@@ -533,7 +533,6 @@ std::int64_t checktimers(P* pp, std::int64_t now);  // runs due timers (now 0: r
 std::int64_t earliest_timer();                       // over all Ps, 0 if none
 void moveTimers(P* to, P* from);  // procresize: from is going away
 void timers_wake_poller(std::int64_t when);
-void poll_break();  // the M blocked in the netpoller looks again (netpoll_break)
 
 // sysmon.cpp
 // A P in a system call is handed to another M once the call has lasted this

@@ -344,14 +344,11 @@ void sysmon_wake(std::int64_t deadline) {
 // looks at the global queue, the Gs wait there (with call-free loops on
 // every P, until the next time slice ends: golang/go#51651).
 namespace {
-bool netpoll_sysmon(std::int64_t now) {
-  if (netpoll_waiters() == 0 || sched.polling.load()) return false;
-  if (now - sched.lastpoll.load(std::memory_order_relaxed) < kSysmonPollNs) return false;
+void netpoll_sysmon(std::int64_t now) {
+  if (netpoll_waiters() == 0 || sched.polling.load()) return;
+  if (now - sched.lastpoll.load(std::memory_order_relaxed) < kSysmonPollNs) return;
   sched.lastpoll.store(now, std::memory_order_relaxed);
-  GList list = netpoll(0);
-  if (list.empty()) return false;
-  injectglist(list);
-  return true;
+  injectglist(netpoll(0));
 }
 }  // namespace
 

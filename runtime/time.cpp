@@ -3,7 +3,7 @@
 // another P's due timers when it steals; and when no M has anything to do,
 // one of them blocks in the netpoller until the earliest timer of all Ps,
 // as in Go. Adding a timer earlier than the
-// poller's deadline wakes the poller (poll_break), or wakes a P (wakep).
+// poller's deadline wakes the poller (netpoll_break), or wakes a P (wakep).
 //
 // sleep_for parks the G and arms its timer from g0, after the G is parked
 // (Go's resetForSleep): the timer can then never fire before the G sleeps.
@@ -179,13 +179,11 @@ void moveTimers(P* to, P* from) {
 void timers_wake_poller(std::int64_t when) {
   if (sched.polling.load()) {
     std::int64_t pw = sched.pollwhen.load();
-    if (pw == 0 || pw > when) poll_break();
+    if (pw == 0 || pw > when) netpoll_break();
   } else {
     wakep();
   }
 }
-
-void poll_break() { netpoll_break(); }
 
 namespace {
 void ready_sleeper(void* arg, std::int64_t) { goready(static_cast<G*>(arg)); }
