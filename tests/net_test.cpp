@@ -377,15 +377,20 @@ TEST(Net, CloseWakesBlockedReaderAndAccept) {
 
 TEST(Net, PeerResetWhileWritingIsAnErrorNotSigpipe) {
   Listener ln = gort::net::listen("tcp", "127.0.0.1:0");
+  auto dialled = gort::make_chan<int>(1);
   auto reset = gort::make_chan<int>(1);
-  gort::go([ln, reset]() mutable {
+  gort::go([ln, dialled, reset]() mutable {
     Conn s = ln.accept();
+    // Not before dial has returned: a reset that comes while dial still
+    // checks the connection fails the dial itself (as it does in Go).
+    dialled.recv();
     linger l{1, 0};  // close with RST
     setsockopt(s.fd(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
     s.close();
     reset.send(1);
   });
   Conn c = gort::net::dial("tcp", ln.addr());
+  dialled.send(1);
   reset.recv();
   std::vector<char> chunk(64 << 10, 'r');
   auto e = error_of([&] {
