@@ -4,8 +4,6 @@
 // (poll_unblock), and the last reference out closes the fd.
 #include "net/fd.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 

@@ -1,12 +1,10 @@
 // gort::net's public calls: listen, dial, Conn, Listener, wait_readable.
 #include "gort/net.h"
 
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>

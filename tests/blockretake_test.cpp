@@ -32,19 +32,7 @@ namespace {
 using namespace std::chrono_literals;
 namespace rt = gort::rt;
 
-struct Pipe {
-  int r = -1, w = -1;
-  Pipe() {
-    int fds[2];
-    if (::pipe(fds) != 0) std::abort();
-    r = fds[0];
-    w = fds[1];
-  }
-  ~Pipe() {
-    ::close(r);
-    ::close(w);
-  }
-};
+using gort_test::Pipe;  // blocking ends
 
 rt::G* find_g(std::int64_t goid) {
   std::size_t n = rt::allgs.len.load(std::memory_order_acquire);

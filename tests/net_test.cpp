@@ -55,6 +55,31 @@ void read_full(Conn& c, char* buf, std::size_t n) {
   }
 }
 
+// The server side of one connection on ln that says nothing until
+// released; then it writes `last` (if any) and closes. release() returns
+// once it has.
+class SilentPeer {
+ public:
+  explicit SilentPeer(Listener ln) {
+    done_.add(1);
+    gort::go([this, ln]() mutable {
+      Conn s = ln.accept();
+      std::string last = release_.recv().value_or("");
+      if (!last.empty()) s.write(last);
+      s.close();
+      done_.done();
+    });
+  }
+  void release(std::string last = "") {
+    release_.send(std::move(last));
+    done_.wait();
+  }
+
+ private:
+  gort::Chan<std::string> release_ = gort::make_chan<std::string>();
+  gort::WaitGroup done_;
+};
+
 template <class F>
 std::optional<std::system_error> error_of(F&& f) {
   try {
@@ -230,16 +255,7 @@ TEST(Net, BadAddressesAndNetworks) {
 
 TEST(Net, ReadDeadline) {
   Listener ln = gort::net::listen("tcp", "127.0.0.1:0");
-  gort::WaitGroup peer_done;
-  peer_done.add(1);
-  auto hold = gort::make_chan<int>();
-  gort::go([ln, hold, &peer_done]() mutable {
-    Conn s = ln.accept();
-    hold.recv();  // says nothing until told
-    s.write("late");
-    s.close();
-    peer_done.done();
-  });
+  SilentPeer peer(ln);
   Conn c = gort::net::dial("tcp", ln.addr());
   char buf[8];
   for (auto d : {1ms, 20ms}) {
@@ -260,25 +276,16 @@ TEST(Net, ReadDeadline) {
   c.set_read_deadline(gort::clock::now() - 1s);
   EXPECT_TRUE(error_of([&] { c.read(buf, sizeof buf); }).has_value());
   c.set_read_deadline({});
-  hold.send(1);
+  peer.release("late");
   read_full(c, buf, 4);
   EXPECT_EQ(std::string(buf, 4), "late");
-  peer_done.wait();
   c.close();
   ln.close();
 }
 
 TEST(Net, DeadlineMovedWhileWaiting) {
   Listener ln = gort::net::listen("tcp", "127.0.0.1:0");
-  auto hold = gort::make_chan<int>();
-  gort::WaitGroup peer;
-  peer.add(1);
-  gort::go([ln, hold, &peer]() mutable {
-    Conn s = ln.accept();
-    hold.recv();
-    s.close();
-    peer.done();
-  });
+  SilentPeer peer(ln);
   Conn c = gort::net::dial("tcp", ln.addr());
   c.set_read_deadline(gort::clock::now() + 1h);
   auto started = gort::make_chan<int>(1);
@@ -301,23 +308,14 @@ TEST(Net, DeadlineMovedWhileWaiting) {
   EXPECT_GE(gort::clock::now(), deadline);
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->code(), std::errc::timed_out);
-  hold.send(1);
-  peer.wait();
+  peer.release();
   c.close();
   ln.close();
 }
 
 TEST(Net, WriteDeadline) {
   Listener ln = gort::net::listen("tcp", "127.0.0.1:0");
-  auto hold = gort::make_chan<int>();
-  gort::WaitGroup peer;
-  peer.add(1);
-  gort::go([ln, hold, &peer]() mutable {
-    Conn s = ln.accept();  // never reads: the client's buffers fill up
-    hold.recv();
-    s.close();
-    peer.done();
-  });
+  SilentPeer peer(ln);  // never reads: the client's buffers fill up
   Conn c = gort::net::dial("tcp", ln.addr());
   auto deadline = gort::clock::now() + 20ms;
   c.set_write_deadline(deadline);
@@ -328,8 +326,7 @@ TEST(Net, WriteDeadline) {
   EXPECT_GE(gort::clock::now(), deadline);
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->code(), std::errc::timed_out) << e->what();
-  hold.send(1);
-  peer.wait();
+  peer.release();
   c.close();
   ln.close();
 }

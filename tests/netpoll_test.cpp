@@ -20,20 +20,25 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Pipe {
-  int r = -1, w = -1;
-  Pipe() {
-    int fds[2];
-    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
-      r = fds[0];
-      w = fds[1];
-    }
-  }
-  ~Pipe() {
-    close(r);
-    close(w);
-  }
+// Non-blocking ends, as the netpoller wants them.
+struct Pipe : gort_test::Pipe {
+  Pipe() : gort_test::Pipe(O_NONBLOCK | O_CLOEXEC) {}
 };
+
+// Another goroutine writes a byte to p: wait_readable wakes for it, and
+// the byte is there to read.
+void wait_for_one_byte(Pipe& p) {
+  gort::WaitGroup wg;
+  wg.add(1);
+  gort::go([&] {
+    EXPECT_EQ(write(p.w, "y", 1), 1);
+    wg.done();
+  });
+  gort::net::wait_readable(p.r);
+  char c;
+  EXPECT_EQ(read(p.r, &c, 1), 1);
+  wg.wait();
+}
 
 TEST(NetPoll, WaitReadableOnAPipeLetsTheOnlyPRunOthers) {
   gort_test::ScopedGomaxprocs one(1);
@@ -95,17 +100,7 @@ TEST(NetPoll, WaitWritableAndDeadline) {
   wg.wait();
   // The read end: readable once written, repeatedly (no stale readiness).
   Pipe q;
-  for (int i = 0; i < 100; ++i) {
-    wg.add(1);
-    gort::go([&] {
-      EXPECT_EQ(write(q.w, "y", 1), 1);
-      wg.done();
-    });
-    gort::net::wait_readable(q.r);
-    char c;
-    EXPECT_EQ(read(q.r, &c, 1), 1);
-    wg.wait();
-  }
+  for (int i = 0; i < 100; ++i) wait_for_one_byte(q);
 }
 
 TEST(NetPoll, RegularFileIsAlwaysReady) {
@@ -124,16 +119,7 @@ TEST(NetPoll, FdNumberReusedForAnotherFile) {
   // pipe: the new one is registered afresh, and its readiness is seen.
   for (int i = 0; i < 20; ++i) {
     Pipe p;
-    gort::WaitGroup wg;
-    wg.add(1);
-    gort::go([&] {
-      EXPECT_EQ(write(p.w, "z", 1), 1);
-      wg.done();
-    });
-    gort::net::wait_readable(p.r);
-    char c;
-    EXPECT_EQ(read(p.r, &c, 1), 1);
-    wg.wait();
+    wait_for_one_byte(p);
   }
 }
 

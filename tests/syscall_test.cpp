@@ -26,21 +26,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A pipe with blocking ends, closed at scope exit.
-struct Pipe {
-  int r = -1, w = -1;
-  Pipe() {
-    int fds[2];
-    if (::pipe(fds) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
-    r = fds[0];
-    w = fds[1];
-  }
-  ~Pipe() {
-    ::close(r);
-    ::close(w);
-  }
-  void put(const char* s) const { ASSERT_EQ(::write(w, s, std::strlen(s)), static_cast<ssize_t>(std::strlen(s))); }
-};
+using gort_test::Pipe;  // blocking ends
 
 TEST(Syscall, ABlockedCallHandsItsPToTheOtherGoroutines) {
   gort_test::ScopedGomaxprocs one(1);

@@ -3,14 +3,19 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <gort/gort.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
 
 namespace gort_test {
 
@@ -52,6 +57,25 @@ class ScopedGomaxprocs {
 
  private:
   int prev_;
+};
+
+// A pipe, both ends closed at scope exit. flags are pipe2's: 0 gives ends
+// that block; the netpoller's tests ask for O_NONBLOCK.
+struct Pipe {
+  int r = -1, w = -1;
+  explicit Pipe(int flags = 0) {
+    int fds[2];
+    if (::pipe2(fds, flags) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+    r = fds[0];
+    w = fds[1];
+  }
+  ~Pipe() {
+    ::close(r);
+    ::close(w);
+  }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+  void put(const char* s) const { ASSERT_EQ(::write(w, s, std::strlen(s)), static_cast<ssize_t>(std::strlen(s))); }
 };
 
 // A goroutine that has called WaitGroup::done() may not have exited yet.
