@@ -22,6 +22,7 @@
 
 #include "preempt/signal.h"
 #include "runtime2.h"
+#include "runtime/trace.h"
 #include "sanitizer.h"
 
 namespace gort::rt {
@@ -81,7 +82,9 @@ void preemptone(P* pp) {
   gp->preempt = true;
   gp->stackguard0.store(kStackPreempt, std::memory_order_relaxed);
   pp->preemptcount++;
-  if (!async_preempt_enabled() || mp->procid == 0) return;
+  const bool async = async_preempt_enabled() && mp->procid != 0;
+  GORT_TRACE(GORT_TRACE_EV_PREEMPT_REQ, gp->goid, pp->id, async ? GORT_TRACE_PREEMPT_ASYNC : GORT_TRACE_PREEMPT_COOP);
+  if (!async) return;
   if (mp->signal_pending.exchange(1) != 0) return;
   if (!signal_thread(mp->procid)) mp->signal_pending.store(0);
 }

@@ -41,6 +41,7 @@
 
 #include "preempt/preempt.h"
 #include "runtime2.h"
+#include "runtime/trace.h"
 
 namespace gort::rt {
 
@@ -123,6 +124,9 @@ void sigurg(int sig, siginfo_t* si, void* ctx) {
     try_async_preempt(mp, static_cast<ucontext_t*>(ctx));
   } else {
     if (mp != nullptr) mp->signal_pending.store(0);
+    // `gort trace PID` left a request in gort_trace_ctl and sent this
+    // signal to wake sysmon, which serves it.
+    if (trace::request_pending()) sysmon_poke();
     forward(sig, si, ctx);
   }
   errno = saved_errno;

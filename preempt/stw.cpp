@@ -32,11 +32,11 @@ namespace gort {
 
 using namespace gort::rt;
 
-void stop_the_world(const char* /*reason*/) {
+void stop_the_world(const char* reason) {
   G* gp = current_user_g("gort::stop_the_world");
   if (stopper.load() == gp) fatal("gort::stop_the_world: the world is already stopped by this goroutine");
   worldsema().lock();
-  stop_the_world_internal(WaitReason::StopTheWorld);
+  stop_the_world_internal(WaitReason::StopTheWorld, reason != nullptr && *reason ? reason : "stop the world");
   stopper.store(gp);
 }
 

@@ -53,7 +53,7 @@ void unpin_from_m(G* gp, M* mp) {
 
 namespace {
 
-void preempt_switch(G* gp) {
+void preempt_switch(G* gp, bool async) {
   M* mp = gp->m;
   gp->preempt = false;
   gp->stackguard0.store(gp->stack.lo + kStackGuard, std::memory_order_relaxed);
@@ -76,7 +76,7 @@ void preempt_switch(G* gp) {
   // Pinned before the switch: if the P is taken before mcall gets there,
   // mcall's way back (exitblocked) must keep the G on this thread too.
   bool pinned = pin_to_m(gp, mp);
-  mcall(gosched_m);  // Go's gopreempt_m
+  mcall(async ? gopreempt_async_m : gopreempt_m);
   if (pinned) unpin_from_m(gp, mp);
 }
 
@@ -84,9 +84,9 @@ void preempt_switch(G* gp) {
 // setting it and reading it; the scheduler code that runs on this thread
 // meanwhile (futex waits, timers) sets it too. A preempted G resumes on
 // this same thread (pinned), so saving and restoring it here is exact.
-void preempt_yield(G* gp) {
+void preempt_yield(G* gp, bool async) {
   const int saved_errno = errno;
-  preempt_switch(gp);
+  preempt_switch(gp, async);
   errno = saved_errno;
 }
 
@@ -140,14 +140,14 @@ extern "C" void gort_morestack() noexcept {
     return;
   }
   sched.npreemptsync.fetch_add(1, std::memory_order_relaxed);
-  preempt_yield(gp);
+  preempt_yield(gp, /*async=*/false);
 }
 
 // Called by the trampoline (asyncpreempt_x86_64.S) with every register of
 // the interrupted code saved below.
 extern "C" __attribute__((visibility("hidden"))) void gort_async_preempt2() {
   G* gp = getg();
-  preempt_yield(gp);
+  preempt_yield(gp, /*async=*/true);
   gp->asyncpreempted = false;
 }
 

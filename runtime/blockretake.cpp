@@ -74,6 +74,7 @@
 #include "gort/syscall.h"
 #include "preempt/preempt.h"
 #include "runtime2.h"
+#include "trace.h"
 #include "sanitizer.h"
 
 namespace gort::rt {
@@ -226,6 +227,7 @@ bool retake_one(P* pp, M* mp, G* gp, std::uintptr_t sp, std::uintptr_t pc, const
   arm_timer(mp, true);
   pp->status.store(Psyscall, std::memory_order_seq_cst);
   mp->blockretake.store(kBlockRetaken, std::memory_order_release);
+  GORT_TRACE(GORT_TRACE_EV_GO_BLOCKED, gp->goid, pp->id);
   sched.nblockretake.fetch_add(1, std::memory_order_relaxed);
   return true;
 }

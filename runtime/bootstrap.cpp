@@ -10,6 +10,7 @@
 #include "gort/debug_layout.h"
 #include "netpoll.h"
 #include "runtime2.h"
+#include "trace.h"
 
 extern "C" struct gort_debug_descriptor gort_debug_descriptor;  // runtime/debugdesc.cpp
 
@@ -40,6 +41,7 @@ void schedinit() {
   stackinit();
   netpollinit();
   m0 = m0init();
+  if (!debug.trace.empty()) trace::start_from_env();  // before procresize: m0 acquiring P0 is its first event
   sched.lock.lock();
   procresize_locked(procs_from_env());
   sched.lock.unlock();
@@ -78,6 +80,7 @@ void wait_for_m0() {
 // other M parks for good at its next one (and so runs no more goroutines
 // while the process exits).
 void main_exited() {
+  trace::stop();  // GORTDEBUG=trace, or a trace the program did not stop
   blockwarn_drain();
   sched.exiting.store(true);
   sched.lock.lock();

@@ -8,6 +8,7 @@
 #include <cstddef>
 
 #include "gort/debug_layout.h"
+#include "gort/trace_format.h"
 #include "runtime2.h"
 
 
@@ -18,6 +19,7 @@ using namespace gort::rt;
 
 extern "C" const char gort_async_preempt_begin[], gort_async_preempt_end[];  // preempt/asyncpreempt_x86_64.S
 extern "C" void gort_gostart();                                               // runtime/switch_x86_64.S
+extern "C" struct gort_trace_ctl gort_trace_ctl;                              // runtime/trace_control.cpp
 
 extern "C" {
 __attribute__((section(GORT_DEBUG_SECTION), used, visibility("default"))) struct gort_debug_descriptor gort_debug_descriptor = {
@@ -75,5 +77,6 @@ __attribute__((section(GORT_DEBUG_SECTION), used, visibility("default"))) struct
     .s_npreemptasync = GORT_FIELD(Sched, npreemptasync), .s_starttime = GORT_FIELD(Sched, starttime),
     .s_ngoroutines = GORT_FIELD(Sched, ngoroutines),
     .m_blockretake = GORT_FIELD(M, blockretake),
+    .trace_ctl = reinterpret_cast<std::uint64_t>(&gort_trace_ctl),
 };
 }

@@ -10,7 +10,7 @@
 
 namespace gort::rt {
 
-DebugVars debug{0, false, 0, 10'000'000'000};
+DebugVars debug{0, false, 0, 10'000'000'000, false, false, 10'000'000, true, false, {}};
 
 namespace {
 
@@ -88,6 +88,9 @@ void parsedebugvars() {
     } else if (key == "blockwarn") {
       if (val == "0" || val == "1") debug.blockwarn = val == "1";
       else bad(key, val);
+    } else if (key == "trace") {
+      if (val.empty()) bad(key, val);
+      else debug.trace = val;
     } else if (key == "timeslice") {
       // A unit is required: "10" alone could mean ms (Go's habit) or ns.
       std::int64_t ns;

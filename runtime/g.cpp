@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "runtime2.h"
+#include "trace.h"
 #include "sanitizer.h"
 
 extern "C" void gort_gostart();
@@ -159,6 +160,7 @@ std::int64_t newgoid(P* pp) {
 G* goexit0(G* gp) {
   M* mp = getm();
   casgstatus(gp, Grunning, Gdead);
+  GORT_TRACE(GORT_TRACE_EV_GO_END, gp->goid);
   gcount_add(mp->p, -1);
   gp->m = nullptr;
   // A G that ends while locked (lock_os_thread) takes its thread with it:
@@ -224,6 +226,8 @@ __attribute__((noinline)) void newproc_end(FnSlot* slot) {
   newg->stackguard0.store(newg->stack.lo + kStackGuard, std::memory_order_relaxed);
   gcount_add(pp, 1);
   casgstatus(newg, Gdead, Grunnable);
+  GORT_TRACE(GORT_TRACE_EV_GO_CREATE, newg->goid, newg->parentgoid, newg->startpc,
+             *reinterpret_cast<const std::uint64_t*>(newg->fn.buf));
   if (pp) {
     runqput(pp, newg, true);
     if (sched.mainstarted.load(std::memory_order_relaxed)) wakep();

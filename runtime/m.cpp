@@ -11,6 +11,7 @@
 
 #include "preempt/preempt.h"
 #include "runtime2.h"
+#include "trace.h"
 #include "sanitizer.h"
 
 namespace gort::rt {
@@ -55,7 +56,9 @@ void* mstart(void* arg) {
   delete static_cast<MStart*>(arg);
   M* mp = st.mp;
   minit(mp);
-  if (st.fn) st.fn();  // (mspinning and sysmon are set up by newm through the M's flags)
+  GORT_TRACE(GORT_TRACE_EV_M_START, mp->id, mp->procid);
+  if (st.fn) st.fn();
+  if (mp->spinning) GORT_TRACE(GORT_TRACE_EV_M_SPIN, 1);  // (mspinning and sysmon are set up by newm through the M's flags)
   // The sysmon role moves between Ms (sysmon.cpp): sysmon() returns when
   // this M has handed it on and has a P to run (nextp), and schedule_loop
   // returns when this M has been handed the role (or when it ends).
@@ -197,6 +200,7 @@ bool stopm(bool may_exit) {
     return true;
   }
   sched.lock.unlock();
+  GORT_TRACE(GORT_TRACE_EV_M_STOP, mp->id);
   for (;;) {
     std::int64_t timeout = (may_exit && mp != m0 && !mp->lockedg) ? debug.idlethreadexit_ns.load() : std::int64_t{-1};
     if (mp->park.tsleep(timeout)) break;
@@ -210,6 +214,7 @@ bool stopm(bool may_exit) {
     sched.lock.unlock();
   }
   mp->park.clear();
+  GORT_TRACE(GORT_TRACE_EV_M_WAKE, mp->id);
   if (sched.exiting.load()) return true;
   // Handed the sysmon role (sysmon_handover): the caller returns to mstart,
   // which runs sysmon(); like an M that exits, only may_exit callers can.
@@ -376,6 +381,7 @@ void acquirep(P* pp) {
   mp->p = pp;
   pp->m = mp;
   pp->status.store(Prunning);
+  GORT_TRACE(GORT_TRACE_EV_PROC_START, pp->id);
   if (sched.sysmonwait.load(std::memory_order_relaxed)) wake_sysmon();
 }
 
@@ -387,6 +393,7 @@ P* releasep() {
   mp->p = nullptr;
   pp->m = nullptr;
   pp->status.store(Pidle);
+  GORT_TRACE(GORT_TRACE_EV_PROC_STOP, pp->id);
   return pp;
 }
 

@@ -43,6 +43,7 @@
 
 #include "gort/sync.h"
 #include "runtime2.h"
+#include "trace.h"
 
 namespace gort::rt {
 
@@ -485,6 +486,7 @@ GList netpoll(std::int64_t delay) {
     if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
       if (G* gp = netpollunblock(pd, kModeWrite, true)) list.push(gp);
   }
+  if (list.n > 0) GORT_TRACE(GORT_TRACE_EV_NETPOLL, list.n);
   return list;
 }
 
@@ -500,6 +502,7 @@ void injectglist(GList list) {
   if (list.empty()) return;
   for (G* gp = list.head; gp; gp = gp->schedlink) {
     casgstatus(gp, Gwaiting, Grunnable);
+    GORT_TRACE(GORT_TRACE_EV_GO_READY, gp->goid, 0);
     gp->waitreason = WaitReason::Zero;
   }
   M* mp = getm();

@@ -23,6 +23,7 @@
 
 #include "netpoll.h"
 #include "runtime2.h"
+#include "trace.h"
 
 namespace gort::rt {
 
@@ -90,6 +91,7 @@ void gcstopm() {
   if (!sched.gcwaiting.load()) fatal("gcstopm: not waiting for gc");
   if (mp->spinning) {
     mp->spinning = false;
+    GORT_TRACE(GORT_TRACE_EV_M_SPIN, 0);
     if (sched.nmspinning.fetch_sub(1) - 1 < 0) fatal("gcstopm: negative nmspinning");
   }
   P* pp = releasep();
@@ -149,6 +151,7 @@ G* run_first(GList list, bool* inherit_time) {
   if (gp == nullptr) return nullptr;
   injectglist(list);
   casgstatus(gp, Gwaiting, Grunnable);
+  GORT_TRACE(GORT_TRACE_EV_GO_READY, gp->goid, 0);
   gp->waitreason = WaitReason::Zero;
   *inherit_time = false;
   return gp;
@@ -202,6 +205,7 @@ top:
         2 * sched.nmspinning.load(std::memory_order_relaxed) < procs - sched.npidle.load(std::memory_order_relaxed)) {
       if (!mp->spinning) {
         mp->spinning = true;
+        GORT_TRACE(GORT_TRACE_EV_M_SPIN, 1);
         sched.nmspinning.fetch_add(1);
       }
       bool new_work = false;
@@ -235,6 +239,7 @@ top:
   bool was_spinning = mp->spinning;
   if (mp->spinning) {
     mp->spinning = false;
+    GORT_TRACE(GORT_TRACE_EV_M_SPIN, 0);
     if (sched.nmspinning.fetch_sub(1) - 1 < 0) fatal("findrunnable: negative nmspinning");
     std::int32_t procs = gomaxprocs.load(std::memory_order_relaxed);
     for (std::int32_t i = 0; i < procs; ++i) {
@@ -245,6 +250,7 @@ top:
         if (p2) {
           acquirep(p2);
           mp->spinning = true;
+          GORT_TRACE(GORT_TRACE_EV_M_SPIN, 1);
           sched.nmspinning.fetch_add(1);
           goto top;
         }
@@ -290,6 +296,7 @@ top:
 
 void resetspinning(M* mp) {
   mp->spinning = false;
+  GORT_TRACE(GORT_TRACE_EV_M_SPIN, 0);
   if (sched.nmspinning.fetch_sub(1) - 1 < 0) fatal("resetspinning: negative nmspinning");
   // M wakeup policy is deliberately somewhat conservative, so check if we
   // need to wake another P here.
@@ -305,6 +312,7 @@ void execute(M* mp, G* gp, bool inherit_time) {
   mp->curg.store_release(gp);  // preemptone (sysmon) follows it
   gp->m = mp;
   casgstatus(gp, Grunnable, Grunning);
+  GORT_TRACE(GORT_TRACE_EV_GO_START, gp->goid, mp->p->id);
   gp->waitsince = 0;
   gp->preempt = false;
   gp->stackguard0.store(gp->stack.lo + kStackGuard, std::memory_order_relaxed);
@@ -419,6 +427,7 @@ namespace {
 G* park_m(G* gp) {
   M* mp = getm();
   casgstatus(gp, Grunning, Gwaiting);
+  GORT_TRACE(GORT_TRACE_EV_GO_PARK, gp->goid, static_cast<int>(WaitReason(gp->waitreason)) + 1);
   dropg(mp, gp);
   if (UnlockFnPtr fn = mp->waitunlockf) {
     void* lock = mp->waitlock;
@@ -426,6 +435,7 @@ G* park_m(G* gp) {
     mp->waitlock = nullptr;
     if (!fn(gp, lock)) {
       casgstatus(gp, Gwaiting, Grunnable);
+      GORT_TRACE(GORT_TRACE_EV_GO_READY, gp->goid, gp->goid);
       return gp;  // run it again at once
     }
   }
@@ -435,6 +445,7 @@ G* park_m(G* gp) {
 G* goyield_m(G* gp) {
   M* mp = getm();
   casgstatus(gp, Grunning, Grunnable);
+  GORT_TRACE(GORT_TRACE_EV_GO_SCHED, gp->goid);
   dropg(mp, gp);
   runqput(mp->p, gp, false);
   return nullptr;
@@ -450,7 +461,8 @@ bool work_waiting(P* pp, std::int64_t now) {
   return t != 0 && t <= (now != 0 ? now : nanotime());
 }
 
-G* gosched_m(G* gp) {
+namespace {
+G* gosched_common(G* gp) {
   casgstatus(gp, Grunning, Grunnable);
   dropg(getm(), gp);
   sched.lock.lock();
@@ -458,6 +470,23 @@ G* gosched_m(G* gp) {
   sched.lock.unlock();
   return nullptr;
 }
+
+G* gopreempt(G* gp, int kind) {
+  P* pp = getm()->p;
+  GORT_TRACE(GORT_TRACE_EV_GO_PREEMPT, gp->goid, kind, pp ? nanotime() - pp->slicestart : 0);
+  return gosched_common(gp);
+}
+}  // namespace
+
+G* gosched_m(G* gp) {
+  GORT_TRACE(GORT_TRACE_EV_GO_SCHED, gp->goid);
+  return gosched_common(gp);
+}
+
+// Go's gopreempt_m: a yield point (cooperative) or the asyncPreempt
+// trampoline found a preemption request.
+G* gopreempt_m(G* gp) { return gopreempt(gp, GORT_TRACE_PREEMPT_COOP); }
+G* gopreempt_async_m(G* gp) { return gopreempt(gp, GORT_TRACE_PREEMPT_ASYNC); }
 
 G* current_user_g(const char* what) {
   G* gp = getg();
@@ -492,6 +521,7 @@ void goparkunlock(Lock* lock, WaitReason reason) {
 // goes to the global queue.
 void goready(G* gp) {
   casgstatus(gp, Gwaiting, Grunnable);
+  GORT_TRACE(GORT_TRACE_EV_GO_READY, gp->goid, trace::current_goid());
   gp->waitreason = WaitReason::Zero;
   M* mp = getm();
   if (mp) locks_inc(mp);

@@ -17,6 +17,7 @@
 
 #include "preempt/preempt.h"
 #include "runtime2.h"
+#include "trace.h"
 
 namespace gort::rt {
 
@@ -111,7 +112,7 @@ void procresize_locked(std::int32_t nprocs) {
   }
 }
 
-void stop_the_world_internal(WaitReason reason) {
+void stop_the_world_internal(WaitReason reason, const char* why) {
   M* mp = getm();
   G* gp = mp ? static_cast<G*>(mp->curg) : nullptr;
   if (gp == nullptr || getg() != gp) fatal("stop_the_world called off a goroutine");
@@ -120,6 +121,7 @@ void stop_the_world_internal(WaitReason reason) {
   mp = acquirem_p();
   if (mp->p == nullptr) fatal("stop_the_world called inside gort::syscall");
   gp->waitreason = reason;
+  GORT_TRACE(GORT_TRACE_EV_STW_BEGIN, trace::reason_id(why));
   sched.lock.lock();
   sched.stopwait = gomaxprocs.load();
   sched.gcwaiting.store(1);
@@ -196,6 +198,7 @@ void start_the_world_internal(std::int32_t newprocs) {
   // Wake an additional P to be safe: there may be more work than the Ps
   // with local queues (the global queue).
   wakep();
+  GORT_TRACE(GORT_TRACE_EV_STW_END);
   mp->locks--;
 }
 
@@ -211,7 +214,7 @@ int gomaxprocs(int n) {
   std::lock_guard<Mutex> world(rt::worldsema());
   int prev = rt::gomaxprocs.load();
   if (n == prev) return prev;
-  stop_the_world_internal(WaitReason::StopTheWorld);
+  stop_the_world_internal(WaitReason::StopTheWorld, "gomaxprocs");
   start_the_world_internal(n);
   return prev;
 }

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "runtime2.h"
+#include "trace.h"
 
 namespace gort::rt {
 
@@ -69,6 +70,7 @@ bool runqputslow(P* pp, G* gp, std::uint32_t h, std::uint32_t t) {
   sched.lock.lock();
   globrunqputbatch(batch[0], batch[n], static_cast<std::int32_t>(n + 1));
   sched.lock.unlock();
+  GORT_TRACE(GORT_TRACE_EV_RUNQ_PUTSLOW, pp->id, n + 1);
   return true;
 }
 }  // namespace
@@ -117,6 +119,7 @@ G* runqsteal(P* pp, P* victim, bool steal_runnext) {
   std::uint32_t t = pp->runqtail.load(std::memory_order_relaxed);
   std::uint32_t n = runqgrab(victim, pp->runq, t, steal_runnext);
   if (n == 0) return nullptr;
+  GORT_TRACE(GORT_TRACE_EV_STEAL, victim->id, n, pp->id);
   n--;
   G* gp = pp->runq[(t + n) % N].load(std::memory_order_relaxed);
   if (n == 0) return gp;

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -471,6 +472,8 @@ inline void dropg(M* mp, G* gp) {
   gp->m = nullptr;
 }
 G* gosched_m(G* gp);
+G* gopreempt_m(G* gp);        // a yield point found a preemption request
+G* gopreempt_async_m(G* gp);  // the asyncPreempt trampoline did
 // Is there work that the G running on pp keeps waiting: pp's queue, the
 // global queue, a due timer of pp, or a stop of the world? now 0: the clock
 // is read only if pp has a timer.
@@ -505,7 +508,8 @@ void newm(void (*fn)(), P* pp);
 void mput(M* mp);  // sched.lock held
 M* mget();         // sched.lock held
 Mutex& worldsema();  // held across a stop-the-world (gomaxprocs, gort::stop_the_world)
-void stop_the_world_internal(WaitReason reason);
+// why: the trace's name for it (GORT_TRACE_EV_STW_BEGIN).
+void stop_the_world_internal(WaitReason reason, const char* why);
 void start_the_world_internal(std::int32_t newprocs = 0);  // newprocs > 0: resize
 void procresize_locked(std::int32_t nprocs);
 
@@ -554,6 +558,7 @@ void blockwarn_request(M* mp, G* gp);
 void blockwarn_report();
 void blockwarn_drain();  // main_exited: let sysmon print what it has asked for
 void wake_sysmon();
+void sysmon_poke();  // from a signal handler: wake sysmon from any sleep
 void sysmon_wake(std::int64_t deadline);  // sysmon must look again by deadline (lock-free)
 
 // syscall.cpp / lockosthread.cpp
@@ -588,6 +593,7 @@ struct DebugVars {
   std::int64_t timeslice_ns = 10'000'000;  // a G holding its P longer is preempted
   bool blockretake = true;  // take the P from a thread blocked outside gort::syscall
   bool blockwarn = false;   // report each call site that blocks a thread for more than 1 ms
+  std::string trace;        // record an execution trace of the whole run into this file
 };
 extern DebugVars debug;
 void parsedebugvars();

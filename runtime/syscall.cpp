@@ -38,6 +38,7 @@
 
 #include "gort/syscall.h"
 #include "runtime2.h"
+#include "trace.h"
 
 namespace gort::rt {
 
@@ -123,8 +124,12 @@ void exitsyscall_nowait(M* mp, G* gp) {
   gp->waitsince = 0;
   P* oldp = mp->oldp;
   mp->oldp = nullptr;
-  exitsyscallfast(oldp);
+  const bool got = exitsyscallfast(oldp);
   casgstatus(gp, Gsyscall, Grunning);
+  // Without a P it runs only to park (park_m): a slice of its own all the same.
+  const std::uint64_t p = got ? static_cast<std::uint64_t>(mp->p->id) : GORT_TRACE_NO_P;
+  GORT_TRACE(GORT_TRACE_EV_GO_SYSEXIT, gp->goid, p);
+  GORT_TRACE(GORT_TRACE_EV_GO_START, gp->goid, p);
 }
 
 }  // namespace gort::rt
@@ -164,6 +169,7 @@ bool entersyscall() noexcept {
   // we store Psyscall and then read sysmonwhen (in sysmon_wake). One of the
   // two sees the other, so the hand-off is never left to a 10 ms sleep.
   pp->status.store(Psyscall, std::memory_order_seq_cst);
+  GORT_TRACE(GORT_TRACE_EV_GO_SYSCALL, gp->goid, pp->id);
   if (sched.gcwaiting.load(std::memory_order_relaxed)) entersyscall_gcwait(pp);
   sysmon_wake(now + kSyscallHandoffNs);
   mp->locks--;
@@ -180,6 +186,8 @@ void exitsyscall() noexcept {
   mp->oldp = nullptr;
   if (exitsyscallfast(oldp)) {
     casgstatus(gp, Gsyscall, Grunning);
+    GORT_TRACE(GORT_TRACE_EV_GO_SYSEXIT, gp->goid, mp->p->id);
+    GORT_TRACE(GORT_TRACE_EV_GO_START, gp->goid, mp->p->id);
     mp->locks--;
     // A preemption requested before or during the call is still owed: a
     // yield point inside fn must not yield (the G has no P) and leaves the
@@ -188,6 +196,7 @@ void exitsyscall() noexcept {
     return;
   }
   mp->locks--;
+  GORT_TRACE(GORT_TRACE_EV_GO_SYSEXIT, gp->goid, GORT_TRACE_NO_P);
   // The scheduler may resume us on another thread: fn's errno comes along.
   int saved_errno = errno;
   mcall(exitsyscall0);

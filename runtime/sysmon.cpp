@@ -37,6 +37,7 @@
 #include "preempt/preempt.h"
 #include "netpoll.h"
 #include "runtime2.h"
+#include "trace.h"
 
 namespace gort::rt {
 
@@ -178,6 +179,7 @@ std::uint32_t retake(std::int64_t now, SyscallDue* due, bool* syscalls, bool* ha
     // or in a syscall (the G's state, not the counts, decides), so it is not
     // needed here.
     if (pp->status.compare_exchange_strong(s, Pidle)) {
+      GORT_TRACE(GORT_TRACE_EV_PROC_HANDOFF, pp->id, GORT_TRACE_NO_M);
       n++;
       pp->syscalltick++;
       pd.syscalltick = pp->syscalltick;
@@ -324,6 +326,14 @@ void wake_sysmon() {
   if (sched.sysmonwait.exchange(false)) sched.sysmonnote.wakeup();
 }
 
+// A tool's trace request arrived (the SIGURG handler, gort trace PID): wake
+// sysmon from whichever sleep it is in. Async-signal-safe: atomics and
+// futex wakes only.
+void sysmon_poke() {
+  wake_sysmon();
+  if (sched.sysmonwake.exchange(1) == 0) futexwakeup(&sched.sysmonwake, 1);
+}
+
 // A P has just entered a system call whose hand-off is due at deadline:
 // make sure sysmon looks by then. Usually it is due sooner anyway (it polls
 // every 20 µs while system calls are being made) and this is one load. The
@@ -356,6 +366,7 @@ void netpoll_sysmon(std::int64_t now) {
 // M and has a P to run (mstart then schedules).
 void sysmon() {
   for (;;) {
+    trace::serve_requests();
     if (sm.idle == 0) sm.delay = 20;       // start with 20us sleep...
     else if (sm.idle > 50) sm.delay *= 2;  // ...then start doubling the sleep
     if (sm.delay > kSysmonMaxSleepNs / 1000) sm.delay = kSysmonMaxSleepNs / 1000;

@@ -14,6 +14,7 @@
 #include "gort/time.h"
 #include "netpoll.h"
 #include "runtime2.h"
+#include "trace.h"
 
 namespace gort::rt {
 
@@ -127,6 +128,7 @@ std::int64_t checktimers(P* pp, std::int64_t now) {
   pp->timerslock.lock();
   while (!pp->timers.empty() && pp->timers[0]->when <= now) {
     Timer* t = pp->timers[0];
+    GORT_TRACE(GORT_TRACE_EV_TIMER, now - t->when);
     heap_remove(pp, 0);
     auto f = t->f;
     void* arg = t->arg;

@@ -47,7 +47,7 @@ struct PrivateGlobalQueue {
   G* tail;
   std::int32_t size;
   PrivateGlobalQueue() {
-    stop_the_world_internal(WaitReason::StopTheWorld);
+    stop_the_world_internal(WaitReason::StopTheWorld, "test");
     sched.lock.lock();
     head = sched.runqhead;
     tail = sched.runqtail;

@@ -97,6 +97,10 @@ struct gort_debug_descriptor {
   /* Version 2: M.blockretake (2: sysmon took the M's P while its thread was
    * blocked outside gort::syscall; its G is in an implicit system call). */
   struct gort_debug_field m_blockretake;
+
+  /* Appended (an inspector checks size before reading it): the address of
+   * the struct gort_trace_ctl of live tracing (gort/trace_format.h). */
+  uint64_t trace_ctl;
 };
 
 /* Status values (Go's numbering; runtime/runtime2.h is the source). */

@@ -9,4 +9,5 @@
 #include <gort/thread.h>
 #include <gort/ticker.h>
 #include <gort/time.h>
+#include <gort/trace.h>
 #include <gort/debug.h>

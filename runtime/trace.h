@@ -1,0 +1,62 @@
+// The execution trace recorder (runtime/trace.cpp): the event sites' side.
+//
+// Every site is `GORT_TRACE(GORT_TRACE_EV_..., args...)`. With tracing off
+// that is one relaxed load of `trace::on` and a branch laid out as not
+// taken; a macro, so that the arguments (nanotime() in some) are evaluated
+// only on the taken side.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "gort/trace_format.h"
+
+namespace gort::rt {
+struct G;
+}
+
+namespace gort::rt::trace {
+
+extern std::atomic<bool> on;
+
+// Appends one event to the calling thread's buffer. Never from a signal
+// handler: the handler could interrupt this thread's own emit_slow.
+void emit_slow(std::uint8_t type, const std::uint64_t* args, int n) noexcept;
+
+template <class... A>
+inline void emit(std::uint8_t type, A... a) noexcept {
+  const std::uint64_t args[sizeof...(A) + 1] = {static_cast<std::uint64_t>(a)...};
+  emit_slow(type, args, static_cast<int>(sizeof...(A)));
+}
+
+#define GORT_TRACE(...)                                                                  \
+  do {                                                                                   \
+    if (__builtin_expect(::gort::rt::trace::on.load(std::memory_order_relaxed), 0)) \
+      ::gort::rt::trace::emit(__VA_ARGS__);                                               \
+  } while (0)
+
+// The goid of the goroutine this thread runs, 0 on g0, sysmon or a thread
+// that is not an M: the "by" of GO_READY and the creator of GO_CREATE.
+std::uint64_t current_goid() noexcept;
+
+// The string id of a stop-the-world reason (registered on first use).
+std::uint64_t reason_id(const char* reason) noexcept;
+
+// Starts recording into path (the runtime's own file). 0, or an errno
+// with *err set: EBUSY if a trace is already being recorded, or why the
+// file cannot be written.
+int start(const char* path, std::string* err);
+// Stops recording and completes the file (END record); waits for the writer
+// thread. False if no trace was being recorded.
+bool stop();
+
+// GORTDEBUG=trace=FILE (trace_control.cpp): schedinit starts it, and
+// main's return stops it.
+void start_from_env();
+// The tool's request through the debug descriptor (gort trace PID): sysmon
+// serves it each round; the SIGURG handler wakes sysmon when one is there.
+void serve_requests() noexcept;
+bool request_pending() noexcept;
+
+}  // namespace gort::rt::trace
