@@ -22,7 +22,8 @@ int cmd_threads(int argc, char** argv);
 int cmd_procs(int argc, char** argv);
 int cmd_sched(int argc, char** argv);
 int cmd_top(int argc, char** argv);
+int cmd_trace(int argc, char** argv);
 extern const char kElfHelp[], kGoroutinesHelp[], kGoroutineHelp[], kThreadsHelp[], kProcsHelp[], kSchedHelp[],
-    kTopHelp[];
+    kTopHelp[], kTraceHelp[];
 
 }  // namespace gort::cli

@@ -1,4 +1,5 @@
-// gort: look inside gort programs: ELF files, live processes and core files.
+// gort: look inside gort programs: ELF files, live processes, core files and
+// execution traces.
 // Exit status: 0 ok, 1 the target could not be read, 2 bad usage.
 #include <cstdio>
 #include <cstring>
@@ -29,6 +30,7 @@ const Command kCommands[] = {
     {"procs", "every P: status, ticks, run queue, runnext, timers", kProcsHelp, cmd_procs},
     {"sched", "the schedtrace/scheddetail view of a live process", kSchedHelp, cmd_sched},
     {"top", "a live view of a running process: goroutines by state, preemptions, rates per P", kTopHelp, cmd_top},
+    {"trace", "an execution trace as a timeline (Perfetto JSON, HTML), a summary or a check", kTraceHelp, cmd_trace},
 };
 
 void usage(std::FILE* out) {

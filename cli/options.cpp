@@ -133,23 +133,6 @@ void Output::release(std::unique_ptr<inspect::Target>& target) {
   std::fwrite(buf_, 1, len_, stdout);
 }
 
-std::string short_func(const std::string& func) {
-  // Drop a trailing " const" and the parameter list that matches the last ')'.
-  std::string f = func;
-  // GCC's specialised copies: "parked(gort::Chan<int>) [clone .isra.0]".
-  for (std::size_t c; (c = f.rfind(" [clone ")) != std::string::npos && f.back() == ']';) f.resize(c);
-  if (f.size() > 6 && f.compare(f.size() - 6, 6, " const") == 0) f.resize(f.size() - 6);
-  if (f.empty() || f.back() != ')') return f;
-  // A lambda's DWARF name ends in "operator()" without a parameter list.
-  if (f.size() >= 10 && f.compare(f.size() - 10, 10, "operator()") == 0) return f;
-  int depth = 0;
-  for (std::size_t i = f.size(); i-- > 0;) {
-    if (f[i] == ')') depth++;
-    else if (f[i] == '(' && --depth == 0) return i > 0 ? f.substr(0, i) : f;
-  }
-  return f;
-}
-
 std::string short_path(const std::string& path) {
   static const std::string cwd = [] {
     char buf[PATH_MAX];

@@ -60,9 +60,8 @@ class Output {
   std::size_t len_ = 0;
 };
 
-// Function names as dlv shows them: without the parameter list
-// ("worker(int)" -> "worker").
-std::string short_func(const std::string& func);
+// Function names as dlv shows them: "worker(int)" -> "worker".
+using inspect::short_func;
 // A source path relative to the current directory when it is under it.
 std::string short_path(const std::string& path);
 // "file:line" of a frame, or "?:0".

@@ -175,6 +175,23 @@ std::vector<SourceFrame> symbolize(Dwfl* dwfl, std::uintptr_t pc, bool exact) {
   return out;
 }
 
+std::string short_func(const std::string& func) {
+  // Drop a trailing " const" and the parameter list that matches the last ')'.
+  std::string f = func;
+  // GCC's specialised copies: "parked(gort::Chan<int>) [clone .isra.0]".
+  for (std::size_t c; (c = f.rfind(" [clone ")) != std::string::npos && f.back() == ']';) f.resize(c);
+  if (f.size() > 6 && f.compare(f.size() - 6, 6, " const") == 0) f.resize(f.size() - 6);
+  if (f.empty() || f.back() != ')') return f;
+  // A lambda's DWARF name ends in "operator()" without a parameter list.
+  if (f.size() >= 10 && f.compare(f.size() - 10, 10, "operator()") == 0) return f;
+  int depth = 0;
+  for (std::size_t i = f.size(); i-- > 0;) {
+    if (f[i] == ')') depth++;
+    else if (f[i] == '(' && --depth == 0) return i > 0 ? f.substr(0, i) : f;
+  }
+  return f;
+}
+
 // Frames Go would not show: the runtime's own, and the inlined wrappers
 // gort::go / gort::run put around the user's callable.
 bool is_runtime_frame(const SourceFrame& f) {

@@ -121,7 +121,6 @@ void stop_the_world_internal(WaitReason reason, const char* why) {
   mp = acquirem_p();
   if (mp->p == nullptr) fatal("stop_the_world called inside gort::syscall");
   gp->waitreason = reason;
-  GORT_TRACE(GORT_TRACE_EV_STW_BEGIN, trace::reason_id(why));
   sched.lock.lock();
   sched.stopwait = gomaxprocs.load();
   sched.gcwaiting.store(1);
@@ -170,11 +169,16 @@ void stop_the_world_internal(WaitReason reason, const char* why) {
   if (sched.stopwait != 0) fatal("stopTheWorld: not stopped (stopwait=%d)", sched.stopwait.load());
   for (std::int32_t i = 0; i < n; ++i)
     if (allp[i]->status.load() != Pgcstop) fatal("stopTheWorld: not stopped (status=%u)", allp[i]->status.load());
+  // Recorded once every P has stopped: the trace's STW is the time no
+  // goroutine but this one can run (the stopping itself shows as the
+  // preemption requests before it).
+  GORT_TRACE(GORT_TRACE_EV_STW_BEGIN, trace::reason_id(why));
   gp->waitreason = WaitReason::Zero;
 }
 
 void start_the_world_internal(std::int32_t newprocs) {
   M* mp = getm();
+  GORT_TRACE(GORT_TRACE_EV_STW_END);  // before any P can run again
   sched.lock.lock();
   procresize_locked(newprocs > 0 ? newprocs : gomaxprocs.load());
   P* ps = runnable_ps;
@@ -198,7 +202,6 @@ void start_the_world_internal(std::int32_t newprocs) {
   // Wake an additional P to be safe: there may be more work than the Ps
   // with local queues (the global queue).
   wakep();
-  GORT_TRACE(GORT_TRACE_EV_STW_END);
   mp->locks--;
 }
 

@@ -22,6 +22,7 @@
 #include "gort/inspect/snapshot.h"
 #include "gort/inspect/target.h"
 #include "inspect_testing.h"
+#include "json_testing.h"
 
 namespace {
 
@@ -33,135 +34,8 @@ constexpr bool kSanitized = false;
 
 using namespace inspect_testing;
 
-// ---- A small JSON reader: the CLI's --json output must parse ----
-
-struct Json {
-  enum Kind { Null, Bool, Number, String, Array, Object } kind = Null;
-  bool b = false;
-  double num = 0;
-  std::string str;
-  std::vector<Json> arr;
-  // An object's members (two vectors: a vector may hold the incomplete
-  // Json, a pair may not).
-  std::vector<std::string> keys;
-  std::vector<Json> values;
-
-  const Json& operator[](const std::string& key) const {
-    static const Json null;
-    for (std::size_t i = 0; i < keys.size(); ++i)
-      if (keys[i] == key) return values[i];
-    return null;
-  }
-  // The CLI writes addresses as "0x..." strings.
-  std::uint64_t hex() const { return std::stoull(str, nullptr, 16); }
-};
-
-class JsonParser {
- public:
-  explicit JsonParser(const std::string& s) : s_(s) {}
-  // Throws std::runtime_error naming the offset of the first error.
-  Json parse() {
-    Json v = value();
-    ws();
-    if (i_ != s_.size()) fail("trailing text");
-    return v;
-  }
-
- private:
-  [[noreturn]] void fail(const char* what) { throw std::runtime_error(std::string(what) + " at " + std::to_string(i_)); }
-  void ws() {
-    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
-  }
-  bool eat(char c) {
-    ws();
-    if (i_ < s_.size() && s_[i_] == c) {
-      ++i_;
-      return true;
-    }
-    return false;
-  }
-  void expect(char c) {
-    if (!eat(c)) fail("unexpected character");
-  }
-  std::string string() {
-    expect('"');
-    std::string out;
-    while (i_ < s_.size() && s_[i_] != '"') {
-      char c = s_[i_++];
-      if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (i_ >= s_.size()) fail("bad escape");
-      char e = s_[i_++];
-      switch (e) {
-        case 'n': out += '\n'; break;
-        case 't': out += '\t'; break;
-        case 'r': out += '\r'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'u':
-          if (i_ + 4 > s_.size()) fail("bad \\u escape");
-          out += static_cast<char>(std::stoi(s_.substr(i_, 4), nullptr, 16));  // ASCII is all the CLI escapes
-          i_ += 4;
-          break;
-        case '"': case '\\': case '/': out += e; break;
-        default: fail("bad escape");
-      }
-    }
-    expect('"');
-    return out;
-  }
-  Json value() {
-    ws();
-    Json v;
-    if (i_ >= s_.size()) fail("unexpected end");
-    char c = s_[i_];
-    if (c == '{') {
-      ++i_;
-      v.kind = Json::Object;
-      if (eat('}')) return v;
-      do {
-        ws();
-        std::string k = string();
-        expect(':');
-        v.keys.push_back(k);
-        v.values.push_back(value());
-      } while (eat(','));
-      expect('}');
-    } else if (c == '[') {
-      ++i_;
-      v.kind = Json::Array;
-      if (eat(']')) return v;
-      do v.arr.push_back(value());
-      while (eat(','));
-      expect(']');
-    } else if (c == '"') {
-      v.kind = Json::String;
-      v.str = string();
-    } else if (s_.compare(i_, 4, "true") == 0 || s_.compare(i_, 5, "false") == 0) {
-      v.kind = Json::Bool;
-      v.b = c == 't';
-      i_ += v.b ? 4 : 5;
-    } else if (s_.compare(i_, 4, "null") == 0) {
-      i_ += 4;
-    } else {
-      std::size_t used = 0;
-      v.kind = Json::Number;
-      try {
-        v.num = std::stod(s_.substr(i_, 32), &used);
-      } catch (const std::exception&) {
-        fail("bad value");
-      }
-      i_ += used;
-    }
-    return v;
-  }
-
-  const std::string& s_;
-  std::size_t i_ = 0;
-};
+using json_testing::Json;
+using json_testing::JsonParser;
 
 // ---- What the CLI prints ----
 

@@ -41,4 +41,8 @@ bool is_gort_frame(const SourceFrame& f);
 
 std::string demangle(const char* name);
 
+// Function names as dlv shows them: without the parameter list
+// ("worker(int)" -> "worker"), " const" or GCC's " [clone .isra.0]".
+std::string short_func(const std::string& func);
+
 }  // namespace gort::inspect

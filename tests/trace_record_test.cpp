@@ -1,0 +1,212 @@
+// The runtime's trace recorder (runtime/trace.cpp) on real workloads: the
+// file it writes reads back, the scheduler's invariants hold in it
+// (trace/validate.h), and its counts match what the program did and the
+// runtime's own counters.
+#include <gtest/gtest.h>
+
+#include <gort/gort.h>
+#include <gort/preempt.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+#include "gort/trace_format.h"
+#include "test_util.h"
+#include "trace/reader.h"
+#include "trace/validate.h"
+
+extern "C" struct gort_trace_ctl gort_trace_ctl;  // runtime/trace_control.cpp
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace tr = gort::trace;
+
+std::string temp_trace(const char* name) {
+  return testing::TempDir() + "gort_trace_record_" + name + "_" + std::to_string(::getpid()) + ".trace";
+}
+
+std::uint64_t count(const tr::Trace& t, int type) { return tr::count_events(t)[static_cast<std::size_t>(type)]; }
+
+// PREEMPT_REQ against the runtime's counter of requests, read just before
+// trace_start and just after trace_stop. sysmon may ask the test's own
+// goroutine to yield between a read and the switch (a goroutine that
+// readies another through runnext keeps its time slice, so the main one can
+// be due at any moment): each edge may miss at most one request per P
+// (sysmon retries a P after 50 µs at the soonest), and the trace never has
+// more than the counter.
+void expect_preempt_requests(const tr::Trace& t, std::uint64_t before, std::uint64_t after) {
+  const std::uint64_t traced = count(t, GORT_TRACE_EV_PREEMPT_REQ);
+  EXPECT_LE(traced, after - before);
+  EXPECT_GE(traced + 2 * static_cast<std::uint64_t>(gort::gomaxprocs(0)), after - before);
+}
+
+void expect_valid(const tr::Trace& t) {
+  EXPECT_TRUE(t.complete);
+  EXPECT_EQ(t.lost, 0u);
+  EXPECT_EQ(t.recorded, t.events.size());
+  std::vector<std::string> v = tr::validate(t);
+  EXPECT_TRUE(v.empty()) << v.size() << " violations, the first: " << v.front();
+}
+
+TEST(TraceRecord, StartTwiceStopWithoutStartAndBadPathsAreErrors) {
+  EXPECT_FALSE(gort::trace_stop());
+  EXPECT_THROW(gort::trace_start("/nonexistent-dir/x.trace"), std::system_error);
+  const std::string path = temp_trace("twice");
+  gort::trace_start(path);
+  try {
+    gort::trace_start(path);
+    ADD_FAILURE() << "a second trace_start did not throw";
+  } catch (const std::logic_error& e) {
+    EXPECT_STREQ(e.what(), "gort: tracing is already enabled");
+  }
+  EXPECT_TRUE(gort::trace_stop());
+  EXPECT_FALSE(gort::trace_stop());
+  tr::Trace t = tr::read_trace(path);
+  EXPECT_TRUE(t.complete);
+  ::unlink(path.c_str());
+}
+
+// Channels, a WaitGroup, sleeps, gosched, gort::syscall and a stop of the
+// world: each kind of event, with exact counts where the program decides them.
+TEST(TraceRecord, WorkloadReadsBackValidWithExactCounts) {
+  constexpr int kWorkers = 50, kPings = 200, kSyscalls = 7;
+  const std::string path = temp_trace("workload");
+  const std::uint64_t req0 = gort::debug::sched_stats().preempt_requests;
+  const int base = gort::num_goroutine();
+  gort::trace_start(path);
+  {
+    gort::WaitGroup wg;
+    auto ping = gort::make_chan<int>(), pong = gort::make_chan<int>();
+    wg.add(1);
+    gort::go([&] {
+      for (int i = 0; i < kPings; ++i) pong.send(*ping.recv() + 1);
+      wg.done();
+    });
+    for (int i = 0; i < kPings; ++i) {
+      ping.send(i);
+      EXPECT_EQ(*pong.recv(), i + 1);
+    }
+    for (int i = 0; i < kWorkers; ++i) {
+      wg.add(1);
+      gort::go([&wg, i] {
+        if (i % 5 == 0) gort::sleep_for(1ms);
+        if (i % 3 == 0) gort::gosched();
+        wg.done();
+      });
+    }
+    for (int i = 0; i < kSyscalls; ++i) gort::syscall([] { return ::getppid(); });
+    { gort::WorldStopped stw("trace test"); }
+    wg.wait();
+    // done() comes before a goroutine's end: wait until each has ended
+    // (goexit0 records GO_END before the count drops).
+    while (gort::num_goroutine() > base) gort::gosched();
+  }
+  ASSERT_TRUE(gort::trace_stop());
+  const std::uint64_t req1 = gort::debug::sched_stats().preempt_requests;
+  tr::Trace t = tr::read_trace(path);
+  expect_valid(t);
+  EXPECT_EQ(count(t, GORT_TRACE_EV_GO_CREATE), 1u + kWorkers);
+  // trace_stop waits for the writer inside gort::syscall: one more.
+  EXPECT_EQ(count(t, GORT_TRACE_EV_GO_SYSCALL), kSyscalls + 1u);
+  EXPECT_EQ(count(t, GORT_TRACE_EV_STW_BEGIN), 1u);
+  EXPECT_EQ(count(t, GORT_TRACE_EV_STW_END), 1u);
+  expect_preempt_requests(t, req0, req1);
+  // Every worker and the ponger ended inside the trace; every one started.
+  EXPECT_EQ(count(t, GORT_TRACE_EV_GO_END), 1u + kWorkers);
+  EXPECT_GE(count(t, GORT_TRACE_EV_GO_START), 1u + kWorkers);
+  // The ping-pong parks one side per message at least (unbuffered).
+  EXPECT_GE(count(t, GORT_TRACE_EV_GO_PARK), static_cast<std::uint64_t>(kPings));
+  EXPECT_GE(count(t, GORT_TRACE_EV_GO_READY), static_cast<std::uint64_t>(kPings));
+  EXPECT_GE(count(t, GORT_TRACE_EV_GO_SCHED), 1u);
+  EXPECT_GE(count(t, GORT_TRACE_EV_TIMER), 1u);
+  // The stop of the world's reason is in the file.
+  bool reason = false;
+  for (const tr::Event& e : t.events)
+    if (e.type == GORT_TRACE_EV_STW_BEGIN) reason = t.str(e.arg(0)) == "trace test";
+  EXPECT_TRUE(reason);
+  ::unlink(path.c_str());
+}
+
+// Call-free loops that outlast their time slice: sysmon asks (PREEMPT_REQ),
+// they are preempted by signal (GO_PREEMPT, async), and each preemption
+// ends the slice it interrupted (validate).
+TEST(TraceRecord, AsyncPreemptionsOfCallFreeLoops) {
+  GORT_SKIP_WITHOUT_ASYNC_PREEMPTION();
+  const std::string path = temp_trace("preempt");
+  const int n = gort::gomaxprocs(0) + 1;  // one more than there are Ps: somebody waits
+  const std::uint64_t req0 = gort::debug::sched_stats().preempt_requests;
+  gort::trace_start(path);
+  {
+    gort::WaitGroup wg;
+    // All spin (call-free inner loops) until two signal preemptions have
+    // happened, and none leaves before: one more spinner than Ps keeps one
+    // waiting, so that sysmon preempts (it leaves a G alone that nothing
+    // waits for).
+    const std::uint64_t until = gort::debug::sched_stats().preempted_by_signal + 2;
+    for (int i = 0; i < n; ++i) {
+      wg.add(1);
+      gort::go([&] {
+        for (volatile std::uint64_t x = 0; gort::debug::sched_stats().preempted_by_signal < until;)
+          for (int k = 0; k < 1'000'000; ++k) x = x + 1;
+        wg.done();
+      });
+    }
+    wg.wait();
+  }
+  ASSERT_TRUE(gort::trace_stop());
+  const std::uint64_t req1 = gort::debug::sched_stats().preempt_requests;
+  tr::Trace t = tr::read_trace(path);
+  expect_valid(t);
+  std::uint64_t async = 0;
+  for (const tr::Event& e : t.events)
+    if (e.type == GORT_TRACE_EV_GO_PREEMPT && e.arg(1) == GORT_TRACE_PREEMPT_ASYNC) async++;
+  EXPECT_GE(async, 1u);
+  expect_preempt_requests(t, req0, req1);
+  ::unlink(path.c_str());
+}
+
+// The request a tool (gort trace PID) makes: fields in gort_trace_ctl and a
+// SIGURG that is not the runtime's own (kill, not tgkill from the runtime).
+TEST(TraceRecord, ToolRequestThroughTheControlRecord) {
+  const std::string path = temp_trace("tool");
+  volatile struct gort_trace_ctl& c = gort_trace_ctl;
+  auto request = [&](std::uint32_t what) {
+    c.request = what;
+    const std::uint32_t seq = c.seq + 1;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    c.seq = seq;
+    ASSERT_EQ(::kill(::getpid(), SIGURG), 0);
+    // sysmon serves it within a round of waking; a hang is the failure.
+    while (c.done_seq != seq) gort::sleep_for(1ms);
+  };
+  for (std::size_t i = 0; i <= path.size(); ++i) c.path[i] = i < path.size() ? path[i] : 0;
+  c.stop_after_ns = 0;
+  request(GORT_TRACE_CTL_START);
+  EXPECT_EQ(c.result, 0) << const_cast<const char*>(c.error);
+  gort::WaitGroup wg;
+  wg.add(1);
+  gort::go([&] { wg.done(); });
+  wg.wait();
+  request(GORT_TRACE_CTL_STOP);
+  EXPECT_EQ(c.result, 0);
+  EXPECT_FALSE(gort::trace_stop());  // the tool's request stopped it
+  tr::Trace t = tr::read_trace(path);
+  expect_valid(t);
+  EXPECT_EQ(count(t, GORT_TRACE_EV_GO_CREATE), 1u);
+  // A request that fails says why.
+  const std::string bad = "/nonexistent-dir/x.trace";
+  for (std::size_t i = 0; i <= bad.size(); ++i) c.path[i] = i < bad.size() ? bad[i] : 0;
+  request(GORT_TRACE_CTL_START);
+  EXPECT_EQ(c.result, ENOENT);
+  EXPECT_NE(std::string(const_cast<const char*>(c.error)).find("No such file or directory"), std::string::npos);
+  ::unlink(path.c_str());
+}
+
+}  // namespace

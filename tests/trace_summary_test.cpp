@@ -1,0 +1,141 @@
+// The trace summary (trace/summary.h) on the shared scenario of
+// trace_builder.h, whose numbers are worked out by hand here: scheduling
+// latency, each P's time, preemptions, steals, hand-offs, stop the world.
+#include <gtest/gtest.h>
+
+#include "json_testing.h"
+#include "reader.h"
+#include "summary.h"
+#include "trace_builder.h"
+
+namespace {
+
+using namespace gort::trace;
+using json_testing::Json;
+using json_testing::JsonParser;
+
+Summary scenario_summary() { return summarize(parse_trace(trace_testing::scenario().bytes(), "t.bin")); }
+
+TEST(TraceSummary, Totals) {
+  Summary s = scenario_summary();
+  EXPECT_EQ(s.name, "t.bin");
+  EXPECT_TRUE(s.complete);
+  EXPECT_EQ(s.duration, 1800);  // 1000 .. 2800
+  EXPECT_EQ(s.events, 21u);
+  EXPECT_EQ(s.lost, 0u);
+  EXPECT_EQ(s.goroutines, 3u);
+}
+
+// Runnable until running: G8 readied at 1300, runs at 1600 (300); G7
+// created at 1100, runs at 1800 (700); G8 preempted at 1700, runs at 2000
+// (300); G8 back from its syscall without a P at 2300, runs at 2700 (400).
+TEST(TraceSummary, SchedulingLatency) {
+  Summary s = scenario_summary();
+  EXPECT_EQ(s.latency.count, 4u);
+  EXPECT_EQ(s.latency.median, 300);  // nearest rank of 300 300 400 700
+  EXPECT_EQ(s.latency.p99, 700);
+  EXPECT_EQ(s.latency.max, 700);
+  EXPECT_EQ(s.latency.total, 1700);
+  EXPECT_EQ(s.latency_by_cause[0].max, 700);  // created
+  EXPECT_EQ(s.latency_by_cause[1].max, 300);  // readied
+  EXPECT_EQ(s.latency_by_cause[2].max, 300);  // preempted
+  EXPECT_EQ(s.latency_by_cause[3].count, 0u); // gosched (G8's last one never ran again)
+  EXPECT_EQ(s.latency_by_cause[4].max, 400);  // syscall exit
+  ASSERT_EQ(s.top.size(), 2u);
+  EXPECT_EQ(s.top[0].label, "G7");
+  EXPECT_EQ(s.top[0].stats.max, 700);
+  EXPECT_EQ(s.top[1].label, "G8");
+  EXPECT_EQ(s.top[1].stats.count, 3u);
+  EXPECT_EQ(s.top[1].stats.max, 400);
+}
+
+// P0 runs G1 (300), G7 (100), G8 (100); P1 runs G8 twice (100 each) and
+// holds G8's syscall for 100. The world is stopped 200 for both.
+TEST(TraceSummary, TimePerP) {
+  Summary s = scenario_summary();
+  ASSERT_EQ(s.procs.size(), 2u);
+  EXPECT_EQ(s.procs[0].p, 0u);
+  EXPECT_EQ(s.procs[0].running, 500);
+  EXPECT_EQ(s.procs[0].syscall, 0);
+  EXPECT_EQ(s.procs[0].stopped, 200);
+  EXPECT_EQ(s.procs[0].idle, 1800 - 500 - 200);
+  EXPECT_EQ(s.procs[0].slices, 3u);
+  EXPECT_EQ(s.procs[1].p, 1u);
+  EXPECT_EQ(s.procs[1].running, 200);
+  EXPECT_EQ(s.procs[1].syscall, 100);
+  EXPECT_EQ(s.procs[1].stopped, 200);
+  EXPECT_EQ(s.procs[1].idle, 1800 - 200 - 100 - 200);
+}
+
+TEST(TraceSummary, SchedulerCounts) {
+  Summary s = scenario_summary();
+  EXPECT_EQ(s.preempt_async, 1u);
+  EXPECT_EQ(s.preempt_coop, 0u);
+  EXPECT_EQ(s.preempt_req_async, 1u);
+  EXPECT_EQ(s.gosched, 1u);
+  EXPECT_EQ(s.parks, 1u);
+  EXPECT_EQ(s.syscalls, 1u);
+  EXPECT_EQ(s.steals, 1u);
+  EXPECT_EQ(s.stolen, 2u);
+  EXPECT_EQ(s.handoffs, 1u);
+  EXPECT_EQ(s.blocked_retakes, 0u);
+  EXPECT_EQ(s.stw_count, 1u);
+  EXPECT_EQ(s.stw_longest, 200);
+  EXPECT_EQ(s.stw_longest_reason, "gomaxprocs");
+  EXPECT_EQ(s.stw_longest_at, 1400);
+}
+
+// Running time inside a stop-the-world pause counts as stopped, not twice.
+TEST(TraceSummary, StoppedTimeIsNotCountedTwice) {
+  trace_testing::TraceBuilder b;
+  b.string(20, "test");
+  b.batch(0, 1, {{GORT_TRACE_EV_GO_START, 0, {1, 0}},
+                 {GORT_TRACE_EV_STW_BEGIN, 100, {20}},
+                 {GORT_TRACE_EV_STW_END, 300, {}},
+                 {GORT_TRACE_EV_GO_END, 400, {1}},
+                 {GORT_TRACE_EV_M_SPIN, 1000, {1}}});
+  Summary s = summarize(parse_trace(b.bytes(), "t.bin"));
+  ASSERT_EQ(s.procs.size(), 1u);
+  EXPECT_EQ(s.procs[0].running, 200);
+  EXPECT_EQ(s.procs[0].stopped, 200);
+  EXPECT_EQ(s.procs[0].idle, 600);
+}
+
+TEST(TraceSummary, Text) {
+  const std::string text = summary_text(scenario_summary());
+  for (const char* want : {"Trace t.bin\n", "Scheduling latency", "Longest waits", "Time per P", "  P0 ", "  P1 ",
+                           "preemptions", "1 (0 coop, 1 async)", "steals", "1 (2 goroutines)", "P hand-offs",
+                           "longest", "200ns (gomaxprocs) at 1.4µs"})
+    EXPECT_NE(text.find(want), std::string::npos) << "no '" << want << "' in\n" << text;
+  // Aligned: the latency table's rows are as wide as each other (right-aligned numbers).
+  auto line_width = [&](const char* cell) {
+    std::size_t at = text.find(cell);
+    if (at == std::string::npos) return std::string::npos;
+    return text.find('\n', at) - (text.rfind('\n', at) + 1);
+  };
+  EXPECT_NE(line_width("  all "), std::string::npos) << text;
+  EXPECT_EQ(line_width("  all "), line_width("  created ")) << text;
+}
+
+TEST(TraceSummary, Json) {
+  const std::string text = summary_json(scenario_summary());
+  Json j;
+  ASSERT_NO_THROW(j = JsonParser(text).parse()) << text;
+  EXPECT_EQ(j["trace"].str, "t.bin");
+  EXPECT_EQ(j["duration_ns"].num, 1800);
+  EXPECT_EQ(j["events"].num, 21);
+  EXPECT_EQ(j["latency"]["all"]["count"].num, 4);
+  EXPECT_EQ(j["latency"]["all"]["max_ns"].num, 700);
+  EXPECT_EQ(j["latency"]["readied"]["median_ns"].num, 300);
+  ASSERT_EQ(j["top"].arr.size(), 2u);
+  EXPECT_EQ(j["top"].arr[0]["name"].str, "G7");
+  ASSERT_EQ(j["procs"].arr.size(), 2u);
+  EXPECT_EQ(j["procs"].arr[1]["syscall_ns"].num, 100);
+  EXPECT_EQ(j["preemptions"]["async"].num, 1);
+  EXPECT_EQ(j["steals"]["goroutines"].num, 2);
+  EXPECT_EQ(j["handoffs"].num, 1);
+  EXPECT_EQ(j["stw"]["longest_reason"].str, "gomaxprocs");
+  EXPECT_EQ(j["stw"]["longest_ns"].num, 200);
+}
+
+}  // namespace
