@@ -11,6 +11,11 @@ demo: build
 	@echo "gort::net: 100 connections to an echo server in the same process, 1 s (examples/echo_load --self):"
 	./$(BUILD)/examples/echo_load --self -c 100 -d 1
 	@echo "Serve it yourself: ./$(BUILD)/examples/echo 127.0.0.1:7007, then ./$(BUILD)/examples/echo_load 127.0.0.1:7007"
+	@echo
+	@echo "The execution trace of one call-free tight loop, preempted by signal (GORTDEBUG=trace=FILE):"
+	GORTDEBUG=trace=$(BUILD)/tightloop.trace ./$(BUILD)/examples/tightloop --loop=nocalls --procs=2
+	./$(BUILD)/cli/gort trace $(BUILD)/tightloop.trace --summary
+	@echo "Its timeline, one page for any browser: ./$(BUILD)/cli/gort trace $(BUILD)/tightloop.trace --html tightloop.html"
 
 test: build
 	ctest --preset $(PRESET)

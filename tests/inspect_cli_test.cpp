@@ -112,25 +112,6 @@ void expect_matches(const std::vector<GLine>& gs, const Expectations& want, cons
   }
 }
 
-std::set<pid_t> tasks(pid_t pid) {
-  std::set<pid_t> out;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec))
-    out.insert(std::stoi(e.path().filename().string()));
-  return out;
-}
-
-// A field of /proc/PID/task/TID/status ("State", "TracerPid").
-std::string task_status(pid_t pid, pid_t tid, const std::string& field) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status");
-  for (std::string l; std::getline(f, l);)
-    if (l.rfind(field + ":", 0) == 0) {
-      std::size_t b = l.find_first_not_of(" \t", field.size() + 1);
-      return b == std::string::npos ? "" : l.substr(b);
-    }
-  return "";
-}
-
 void expect_one_error_line(const Result& r, int status, const std::string& contains) {
   EXPECT_EQ(r.status, status) << r.out << r.err;
   EXPECT_EQ(r.out, "");
@@ -158,15 +139,6 @@ class InspectCli : public InspecteeTest {
     EXPECT_NE(r.out.find("\n[" + std::to_string(want_.goroutines) + " goroutines]\n"), std::string::npos) << r.out;
     if (text) *text = r.out;
     return parse_goroutines(r.out);
-  }
-
-  // No thread of the inspectee is stopped or traced (after --stop).
-  void expect_running_untraced() {
-    for (pid_t tid : tasks(want_.pid)) {
-      EXPECT_EQ(task_status(want_.pid, tid, "TracerPid"), "0") << "thread " << tid << " still traced";
-      std::string state = task_status(want_.pid, tid, "State");
-      EXPECT_TRUE(state.rfind("R", 0) == 0 || state.rfind("S", 0) == 0) << "thread " << tid << ": " << state;
-    }
   }
 
   // The first goroutine shown running fn.

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <functional>
 #include <iterator>
 #include <map>
@@ -240,6 +241,25 @@ class TempDir {
   std::string path_;
 };
 
+inline std::set<pid_t> tasks(pid_t pid) {
+  std::set<pid_t> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec))
+    out.insert(std::stoi(e.path().filename().string()));
+  return out;
+}
+
+// A field of /proc/PID/task/TID/status ("State", "TracerPid").
+inline std::string task_status(pid_t pid, pid_t tid, const std::string& field) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status");
+  for (std::string l; std::getline(f, l);)
+    if (l.rfind(field + ":", 0) == 0) {
+      std::size_t b = l.find_first_not_of(" \t", field.size() + 1);
+      return b == std::string::npos ? "" : l.substr(b);
+    }
+  return "";
+}
+
 // The inspectee, started with GOMAXPROCS=2 and read up to `ready`.
 class InspecteeTest : public ::testing::Test {
  protected:
@@ -259,6 +279,15 @@ class InspecteeTest : public ::testing::Test {
   }
   void TearDown() override { inspectee_.reset(); }
   virtual std::vector<std::string> inspectee_args() const { return {}; }
+  // Every thread of the inspectee runs or sleeps, and none is traced: a
+  // tool that looked at it left it as it was.
+  void expect_running_untraced() {
+    for (pid_t tid : tasks(want_.pid)) {
+      EXPECT_EQ(task_status(want_.pid, tid, "TracerPid"), "0") << "thread " << tid << " still traced";
+      std::string state = task_status(want_.pid, tid, "State");
+      EXPECT_TRUE(state.rfind("R", 0) == 0 || state.rfind("S", 0) == 0) << "thread " << tid << ": " << state;
+    }
+  }
 
   // Main prints `ready` and then goes to sleep: until it has, it is one
   // goroutine short of the `sleep` the inspectee announces. Waits (through

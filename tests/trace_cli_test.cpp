@@ -171,12 +171,13 @@ TEST_F(TraceCli, Usage) {
   EXPECT_NE(top.out.find("  trace "), std::string::npos) << top.out;
 }
 
-// A number that is a running process (this test) is live tracing: until it
-// exists, one line and a non-zero status.
-TEST_F(TraceCli, Pid) {
+// A number that is a running process is live tracing (trace_live_test); this
+// test's process is not a gort program: one line, and status 1.
+TEST_F(TraceCli, PidOfAProgramThatIsNotGort) {
   Result r = gort({std::to_string(::getpid()), "-o", dir_ + "/live.bin"});
-  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(r.status, 1);
   EXPECT_EQ(lines(r.err).size(), 1u) << r.err;
+  EXPECT_NE(r.err.find("is not a gort program"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -1,0 +1,96 @@
+// gort trace PID: live tracing of a running gort program from outside
+// (cli/trace_live.cpp, runtime/trace_control.cpp). The target is
+// examples/inspectee: it goes on running, untraced, and the file it wrote
+// is a complete trace in which the scheduler's invariants hold.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <string>
+
+#include "gort/trace_format.h"
+#include "inspect_testing.h"
+#include "reader.h"
+#include "validate.h"
+
+namespace {
+
+using namespace inspect_testing;
+namespace tr = gort::trace;
+
+Result gort(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {GORT_CLI};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv);
+}
+
+class TraceLive : public InspecteeTest {
+ protected:
+  void SetUp() override {
+    InspecteeTest::SetUp();
+    dir_ = std::make_unique<TempDir>("trace_live");
+  }
+  std::string pid() const { return std::to_string(want_.pid); }
+  std::string file(const char* name) const { return dir_->path() + "/" + name; }
+
+  void expect_good_trace(const std::string& path, bool ran = true) {
+    tr::Trace t = tr::read_trace(path);
+    EXPECT_TRUE(t.complete);
+    EXPECT_EQ(t.lost, 0u);
+    std::vector<std::string> v = tr::validate(t);
+    EXPECT_TRUE(v.empty()) << v.front();
+    // The inspectee's spinners and yielders run all the time.
+    if (ran) {
+      EXPECT_GT(tr::count_events(t)[GORT_TRACE_EV_GO_START], 0u);
+    }
+  }
+
+  std::unique_ptr<TempDir> dir_;
+};
+
+TEST_F(TraceLive, RecordsForTheDurationAndLeavesTheTargetRunning) {
+  for (const char* name : {"one.trace", "two.trace"}) {  // and again: nothing was left behind
+    Result r = gort({"trace", pid(), "--duration", "200ms", "-o", file(name)});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("gort trace: recorded 0."), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Open it: gort trace " + file(name) + " --html"), std::string::npos) << r.out;
+    expect_good_trace(file(name));
+    expect_running_untraced();
+  }
+  // And the CLI reads what it recorded.
+  Result c = gort({"trace", file("one.trace"), "--check"});
+  EXPECT_EQ(c.status, 0) << c.out << c.err;
+}
+
+// Ctrl-C stops the recording early and still completes the file.
+TEST_F(TraceLive, InterruptedRecordingIsComplete) {
+  Process cli({GORT_CLI, "trace", pid(), "--duration", "60s", "-o", file("int.trace")}, {});
+  // The file exists once the process has started recording.
+  struct stat st;
+  for (int i = 0; i < 5000 && ::stat(file("int.trace").c_str(), &st) != 0; ++i) ::usleep(1000);
+  ASSERT_EQ(::stat(file("int.trace").c_str(), &st), 0) << "the process never started recording";
+  ::kill(cli.pid(), SIGINT);
+  ASSERT_TRUE(cli.finish());
+  EXPECT_TRUE(WIFEXITED(cli.status()) && WEXITSTATUS(cli.status()) == 0) << cli.err();
+  EXPECT_NE(cli.out().find("(interrupted)"), std::string::npos) << cli.out();
+  expect_good_trace(file("int.trace"), /*ran=*/false);  // it may have been stopped at once
+  expect_running_untraced();
+}
+
+TEST_F(TraceLive, BadRequestsAreOneLine) {
+  Result nofile = gort({"trace", pid()});
+  EXPECT_EQ(nofile.status, 2);
+  EXPECT_NE(nofile.err.find("needs -o FILE"), std::string::npos) << nofile.err;
+  Result baddir = gort({"trace", pid(), "-o", "/nonexistent-dir/x.trace"});
+  EXPECT_EQ(baddir.status, 1);
+  EXPECT_EQ(lines(baddir.err).size(), 1u) << baddir.err;
+  // The process cannot write there: it says so, and is not left tracing.
+  Result denied = gort({"trace", pid(), "--duration", "10ms", "-o", "/proc/x.trace"});
+  EXPECT_EQ(denied.status, 1);
+  EXPECT_NE(denied.err.find("cannot trace: /proc/x.trace"), std::string::npos) << denied.err;
+  Result ok = gort({"trace", pid(), "--duration", "10ms", "-o", file("after.trace")});
+  EXPECT_EQ(ok.status, 0) << ok.err;
+  expect_running_untraced();
+}
+
+}  // namespace
