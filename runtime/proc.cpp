@@ -569,6 +569,9 @@ void gosched() {
   // new time slice (schedtick) for the same G.
   if (!gp->preempt && !work_waiting(pp, 0)) {
     pp->schedtick++;
+    // In the trace as what it stands for: yielded, and picked again.
+    GORT_TRACE(GORT_TRACE_EV_GO_SCHED, gp->goid);
+    GORT_TRACE(GORT_TRACE_EV_GO_START, gp->goid, pp->id);
     releasem();
     return;
   }

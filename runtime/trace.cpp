@@ -363,12 +363,12 @@ void writer_main() {
   S.fd = -1;
 }
 
-// The stopper's half of the Dekker pair (see the top of the file).
+// The stopper's half of the Dekker pair (see the top of the file), after
+// its seq_cst store of `on`: without membarrier, the recording threads'
+// side is seq_cst too and the stopper's seq_cst loads of busy complete it.
 void fence_all_threads() {
-  if (asymmetric_fence) {
-    if (::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
-  }
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (asymmetric_fence && ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+    fatal("membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after registration");
 }
 
 }  // namespace
@@ -376,13 +376,14 @@ void fence_all_threads() {
 void emit_slow(std::uint8_t type, const std::uint64_t* args, int n) noexcept {
   Slot* s = tls_slot;
   if (__builtin_expect(s == nullptr, 0)) s = new_slot();
-  s->busy.store(1, std::memory_order_relaxed);
   bool live;
   if (asymmetric_fence) {
+    s->busy.store(1, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);
     live = on.load(std::memory_order_relaxed);
   } else {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // Both seq_cst (an XCHG and a load on x86): the store cannot pass the load.
+    s->busy.store(1, std::memory_order_seq_cst);
     live = on.load(std::memory_order_seq_cst);
   }
   if (live) {
@@ -471,7 +472,7 @@ bool stop() {
   // Every thread now either sees `on` false or is visible as busy: wait
   // for those to finish their event, then take their buffers.
   for (Slot* s = S.slots.load(std::memory_order_acquire); s; s = s->next_all) {
-    while (s->busy.load(std::memory_order_acquire) != 0) sched_yield();
+    while (s->busy.load(std::memory_order_seq_cst) != 0) sched_yield();
     if (Buf* b = s->buf) {
       s->buf = nullptr;
       if (b->nevents) queue_buf(b);

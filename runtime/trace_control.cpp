@@ -34,15 +34,16 @@ void finish(int result, const std::string& error) {
   for (std::size_t i = 0; i < n; ++i) c.error[i] = error[i];
   c.error[n] = 0;
   c.result = result;
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);
-  c.done_seq = c.seq;
+  // release: the tool reads result and error once it sees done_seq.
+  __atomic_store_n(&c.done_seq, c.seq, __ATOMIC_RELEASE);
 }
 
 }  // namespace
 
 bool request_pending() noexcept {
   volatile struct gort_trace_ctl& c = ctl();
-  return c.seq != c.done_seq;
+  // acquire: the fields the tool wrote before seq.
+  return __atomic_load_n(&c.seq, __ATOMIC_ACQUIRE) != __atomic_load_n(&c.done_seq, __ATOMIC_RELAXED);
 }
 
 void serve_requests() noexcept {
@@ -51,7 +52,6 @@ void serve_requests() noexcept {
     stop();
   }
   if (!request_pending()) return;
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);  // the fields the tool wrote before seq
   volatile struct gort_trace_ctl& c = ctl();
   const std::uint32_t request = c.request;
   if (request == GORT_TRACE_CTL_START) {

@@ -180,11 +180,10 @@ TEST(TraceRecord, ToolRequestThroughTheControlRecord) {
   auto request = [&](std::uint32_t what) {
     c.request = what;
     const std::uint32_t seq = c.seq + 1;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    c.seq = seq;
+    __atomic_store_n(&c.seq, seq, __ATOMIC_RELEASE);  // after the other fields, as a tool writes them
     ASSERT_EQ(::kill(::getpid(), SIGURG), 0);
     // sysmon serves it within a round of waking; a hang is the failure.
-    while (c.done_seq != seq) gort::sleep_for(1ms);
+    while (__atomic_load_n(&c.done_seq, __ATOMIC_ACQUIRE) != seq) gort::sleep_for(1ms);
   };
   for (std::size_t i = 0; i <= path.size(); ++i) c.path[i] = i < path.size() ? path[i] : 0;
   c.stop_after_ns = 0;
