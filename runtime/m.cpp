@@ -397,8 +397,8 @@ P* releasep() {
   return pp;
 }
 
-// Threads of this process that are not live Ms (from /proc/self/stat's
-// num_threads). Called only when every M is idle, so its cost is no concern.
+// Threads of this process that are not live Ms nor the trace's writer
+// (from /proc/self/stat's num_threads). Called only when every M is idle, so its cost is no concern.
 int foreign_threads() {
   FILE* f = std::fopen("/proc/self/stat", "r");
   if (f == nullptr) return 0;
@@ -416,7 +416,7 @@ int foreign_threads() {
       ++field;
       if (field == 20) v = std::strtol(q + 1, nullptr, 10);
     }
-  return static_cast<int>(v) - sched.mcount;
+  return static_cast<int>(v) - sched.mcount - trace::writer_threads.load();
 }
 
 // Checks for deadlock: no M is running user code and nothing will ever wake

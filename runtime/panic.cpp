@@ -18,6 +18,7 @@
 #include <typeinfo>
 
 #include "runtime2.h"
+#include "trace.h"
 #include "traceback.h"
 
 namespace gort::rt {
@@ -77,6 +78,7 @@ void startpanic() {
 namespace {
 
 [[noreturn]] void die() {
+  trace::stop_for_exit();
   std::fflush(stdout);
   std::fflush(stderr);
   _exit(2);

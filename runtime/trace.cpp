@@ -54,6 +54,7 @@
 namespace gort::rt::trace {
 
 std::atomic<bool> on{false};
+std::atomic<int> writer_threads{0};
 
 namespace {
 
@@ -459,13 +460,14 @@ int start(const char* path, std::string* err) {
   S.pending = S.strings;
   S.mu.unlock();
   S.wake.store(0);
+  writer_threads.store(1);  // before it exists: checkdead must never take it for the program's
   S.writer = std::thread(writer_main);
   on.store(true);
   return 0;
 }
 
-bool stop() {
-  std::lock_guard<std::mutex> g(control());
+namespace {
+bool stop_locked() {
   State& S = st();
   if (!on.exchange(false)) return false;
   fence_all_threads();
@@ -483,7 +485,21 @@ bool stop() {
   S.mu.unlock();
   wake_writer();
   S.writer.join();
+  writer_threads.store(0);
   return true;
+}
+}  // namespace
+
+bool stop() {
+  std::lock_guard<std::mutex> g(control());
+  return stop_locked();
+}
+
+void stop_for_exit() noexcept {
+  // The thread that dies may be the one starting or stopping a trace.
+  if (!control().try_lock()) return;
+  stop_locked();
+  control().unlock();
 }
 
 }  // namespace gort::rt::trace

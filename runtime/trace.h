@@ -19,6 +19,9 @@ struct G;
 namespace gort::rt::trace {
 
 extern std::atomic<bool> on;
+// The recorder's writer thread while one exists (1 or 0): a runtime thread,
+// not one of the program's that might wake a goroutine (checkdead).
+extern std::atomic<int> writer_threads;
 
 // Appends one event to the calling thread's buffer. Never from a signal
 // handler: the handler could interrupt this thread's own emit_slow.
@@ -50,6 +53,10 @@ int start(const char* path, std::string* err);
 // Stops recording and completes the file (END record); waits for the writer
 // thread. False if no trace was being recorded.
 bool stop();
+
+// The program dies (fatal error, panic): complete the file, so that the
+// trace shows what led there. Skipped if this thread is inside start/stop.
+void stop_for_exit() noexcept;
 
 // GORTDEBUG=trace=FILE (trace_control.cpp): schedinit starts it, and
 // main's return stops it.

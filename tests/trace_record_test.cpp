@@ -16,6 +16,7 @@
 #include <string>
 #include <system_error>
 
+#include "child_process.h"
 #include "gort/trace_format.h"
 #include "test_util.h"
 #include "trace/reader.h"
@@ -205,6 +206,24 @@ TEST(TraceRecord, ToolRequestThroughTheControlRecord) {
   request(GORT_TRACE_CTL_START);
   EXPECT_EQ(c.result, ENOENT);
   EXPECT_NE(std::string(const_cast<const char*>(c.error)).find("No such file or directory"), std::string::npos);
+  ::unlink(path.c_str());
+}
+
+// A program that dies (here: every goroutine asleep) still completes its
+// trace, which shows how it got there: main parked for good.
+TEST(TraceRecord, FatalErrorCompletesTheTrace) {
+  GORT_SKIP_DEADLOCK_TEST_UNDER_TSAN();
+  const std::string path = temp_trace("deadlock");
+  gort_test::ChildResult r = gort_test::run_child({GORT_PROBE, "deadlock"}, {{"GORTDEBUG", "trace=" + path}});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("fatal error: all goroutines are asleep - deadlock!"), std::string::npos) << r.err;
+  tr::Trace t = tr::read_trace(path);
+  expect_valid(t);
+  const tr::Event* last_park = nullptr;
+  for (const tr::Event& e : t.events)
+    if (e.type == GORT_TRACE_EV_GO_PARK && e.arg(0) == 1) last_park = &e;
+  ASSERT_NE(last_park, nullptr);
+  EXPECT_EQ(t.str(last_park->arg(1)), "semacquire");
   ::unlink(path.c_str());
 }
 
