@@ -147,6 +147,20 @@ void write_file(const std::string& path, const std::string& data) {
   if (std::fclose(f) != 0 || !ok) throw trace::Error("cannot write " + path + ": " + std::strerror(ok ? errno : e));
 }
 
+// The timeline JSON straight into the file: a big trace's is gigabytes.
+void write_timeline(const std::string& path, const trace::Trace& t) {
+  if (path == "-") {
+    if (!trace::write_chrome_json(t, stdout))
+      throw trace::Error(std::string("cannot write the standard output: ") + std::strerror(errno));
+    return;
+  }
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) throw trace::Error("cannot write " + path + ": " + std::strerror(errno));
+  const bool ok = trace::write_chrome_json(t, f);
+  const int e = errno;
+  if (std::fclose(f) != 0 || !ok) throw trace::Error("cannot write " + path + ": " + std::strerror(ok ? errno : e));
+}
+
 std::string base_name(const std::string& path) {
   std::size_t slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -164,9 +178,10 @@ int cmd_trace(int argc, char** argv) {
   for (const std::string& w : t.warnings) std::fprintf(stderr, "gort trace: warning: %s\n", w.c_str());
 
   if (!o.output.empty() || !o.html.empty()) {
-    const std::string json = trace::chrome_json(t);
-    if (!o.output.empty()) write_file(o.output, json);
-    if (!o.html.empty()) write_file(o.html, trace::html_page(json, "gort trace: " + base_name(o.input)));
+    if (!o.output.empty()) write_timeline(o.output, t);
+    // The page embeds the document, so it is made whole.
+    if (!o.html.empty())
+      write_file(o.html, trace::html_page(trace::chrome_json(t), "gort trace: " + base_name(o.input)));
     // Where it went, unless the JSON itself is on stdout.
     if (o.output != "-") {
       std::string where = o.output.empty() ? o.html : o.html.empty() ? o.output : o.output + " and " + o.html;

@@ -307,3 +307,21 @@ TEST(TraceNames, MissingFilesGiveNumbersOnly) {
 }
 
 }  // namespace
+
+namespace {
+
+// write_chrome_json streams the document chrome_json returns, byte for byte.
+TEST_F(TraceConvert, StreamedDocumentIsTheSame) {
+  Trace t = parse_trace(trace_testing::scenario().bytes(), "t.bin");
+  std::FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  ASSERT_TRUE(write_chrome_json(t, f));
+  std::string streamed;
+  std::rewind(f);
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) streamed.append(buf, n);
+  std::fclose(f);
+  EXPECT_EQ(streamed, chrome_json(t));
+}
+
+}  // namespace

@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
+#include "merge.h"
 #include "reader.h"
 #include "trace_builder.h"
 
@@ -298,6 +300,45 @@ TEST(TraceReader, Files) {
     EXPECT_EQ(std::string(e.what()), path + ": No such file or directory");
   }
   EXPECT_THROW(read_trace(dir), Error);
+}
+
+}  // namespace
+
+namespace {
+
+// The reader's merge of the batches orders events as a stable sort by time
+// would: sorted runs from a few threads, times that go back, equal times.
+TEST(TraceMerge, IsAStableSortByTime) {
+  std::uint64_t seed = 42;
+  auto rnd = [&seed](std::uint64_t n) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    return (seed >> 33) % n;
+  };
+  for (int round = 0; round < 200; ++round) {
+    std::vector<Event> events;
+    const std::uint64_t threads = 1 + rnd(5), batches = 1 + rnd(40);
+    std::vector<std::int64_t> now(threads, 0);
+    for (std::uint64_t b = 0; b < batches; ++b) {
+      const std::uint64_t th = rnd(threads), len = rnd(30);
+      if (round % 7 == 0) now[th] = static_cast<std::int64_t>(rnd(100));  // a thread's time goes back
+      for (std::uint64_t i = 0; i < len; ++i) {
+        Event e;
+        now[th] += static_cast<std::int64_t>(rnd(4));  // equal times too
+        e.ts = now[th];
+        e.tid = static_cast<std::uint32_t>(th);
+        e.args[0] = events.size();  // the original position
+        events.push_back(e);
+      }
+    }
+    std::vector<Event> want = events;
+    std::stable_sort(want.begin(), want.end(), [](const Event& a, const Event& b) { return a.ts < b.ts; });
+    merge_by_time(events);
+    ASSERT_EQ(events.size(), want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      ASSERT_EQ(events[i].ts, want[i].ts) << "round " << round << " at " << i;
+      ASSERT_EQ(events[i].args[0], want[i].args[0]) << "round " << round << " at " << i;
+    }
+  }
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Chrome Trace Event JSON from the timeline: see chrome.h and docs/trace.md.
 #include "chrome.h"
 
+#include <charconv>
+
 #include "json.h"
 #include "names.h"
 #include "timeline.h"
@@ -30,10 +32,19 @@ const char* cname(SliceEnd why) {
   return nullptr;
 }
 
+// A slice's name and end are written for millions of slices from a few
+// distinct strings: those are escaped once, and a name is put together in
+// scratch_ (its capacity reused) rather than allocated per slice.
 class Writer {
  public:
-  Writer(const Trace& t, std::string* out)
-      : t_(t), tl_(build_timeline(t)), names_(goroutine_names(t)), j_(out) {}
+  Writer(const Trace& t, JsonWriter& j) : t_(t), tl_(build_timeline(t)), names_(goroutine_name_table(t)), j_(j) {
+    for (const std::string& f : names_.functions) {
+      std::string& e = fn_json_.emplace_back();
+      if (f.empty()) continue;
+      append_json_string(&e, " " + f);
+      e = e.substr(1, e.size() - 2);  // the body, to follow "G<goid>
+    }
+  }
   void run();
 
  private:
@@ -44,19 +55,52 @@ class Writer {
   void stw();
   void flows();
   void instants();
-  // An event's common head: ph, pid, tid, ts, name, cat.
-  void head(const char* ph, int pid, std::uint64_t tid, std::int64_t ts, const std::string& name, const char* cat);
+  // An event's common head: ph, pid, tid, ts, name (JSON text), cat.
+  void head(const char* ph, int pid, std::uint64_t tid, std::int64_t ts, std::string_view name_json, const char* cat);
   void instant(int pid, std::uint64_t tid, std::int64_t ts, const std::string& name);
   // The P's track if p is one, else the recording thread's.
   void instant_on_p(std::uint64_t p, const Event& e, const std::string& name);
   std::string label(std::uint64_t goid) const { return goroutine_label(goid, names_); }
+  // goroutine_label(goid) as JSON text, in scratch_.
+  std::string_view label_json(std::uint64_t goid);
+  // s as JSON text, in scratch_.
+  std::string_view json(std::string_view s) {
+    scratch_.clear();
+    append_json_string(&scratch_, s);
+    return scratch_;
+  }
+  // slice_end_text as JSON text.
+  const std::string& end_json(SliceEnd why, std::uint64_t reason);
 
   const Trace& t_;
   Timeline tl_;
-  std::unordered_map<std::uint64_t, std::string> names_;
-  JsonWriter j_;
+  NameTable names_;
+  std::vector<std::string> fn_json_;  // names_.functions as JSON text: " worker"
+  std::unordered_map<std::uint64_t, std::string> end_json_;  // by SliceEnd and wait reason
+  std::string scratch_;
+  JsonWriter& j_;
   std::vector<std::string> notes_;
 };
+
+std::string_view Writer::label_json(std::uint64_t goid) {
+  char digits[24];
+  char* d_end = std::to_chars(digits, digits + sizeof digits, goid).ptr;
+  auto it = names_.of.find(goid);
+  const std::string& fn = fn_json_[it == names_.of.end() ? 0 : it->second];
+  scratch_.assign("\"G");
+  scratch_.append(digits, static_cast<std::size_t>(d_end - digits));
+  scratch_.append(fn);
+  scratch_ += '"';
+  return scratch_;
+}
+
+const std::string& Writer::end_json(SliceEnd why, std::uint64_t reason) {
+  // Only a parked slice's text depends on the reason.
+  const std::uint64_t key = why == SliceEnd::Parked ? reason : UINT64_MAX - static_cast<std::uint64_t>(why);
+  auto [it, fresh] = end_json_.try_emplace(key);
+  if (fresh) append_json_string(&it->second, slice_end_text(t_, why, reason));
+  return it->second;
+}
 
 void Writer::run() {
   j_.begin_object();
@@ -84,14 +128,14 @@ void Writer::run() {
   j_.end_object();
 }
 
-void Writer::head(const char* ph, int pid, std::uint64_t tid, std::int64_t ts, const std::string& name,
+void Writer::head(const char* ph, int pid, std::uint64_t tid, std::int64_t ts, std::string_view name_json,
                   const char* cat) {
   j_.begin_object();
   j_.field("ph", ph);
   j_.field("pid", pid);
   j_.field("tid", tid);
   j_.micros("ts", ts);
-  j_.field("name", name);
+  j_.field_json("name", name_json);
   if (cat) j_.field("cat", cat);
 }
 
@@ -120,19 +164,19 @@ void Writer::metadata() {
 
 void Writer::slices() {
   for (const Slice& s : tl_.slices) {
-    const std::string name = label(s.goid), end = slice_end_text(t_, s.why, s.reason);
+    const std::string& end = end_json(s.why, s.reason);
     for (int pid : {kProcs, kThreads}) {
-      head("X", pid, pid == kProcs ? s.p : s.thread, s.start, name, "goroutine");
+      head("X", pid, pid == kProcs ? s.p : s.thread, s.start, label_json(s.goid), "goroutine");
       j_.micros("dur", s.end - s.start);
       if (const char* c = cname(s.why)) j_.field("cname", c);
       j_.begin_object("args").field("goid", s.goid).field("p", s.p);
       if (!(s.thread >> 32)) j_.field("m", s.thread);
-      j_.field("end", end).end_object();
+      j_.field_json("end", end).end_object();
       j_.end_object();
     }
   }
   for (const SyscallSlice& s : tl_.syscalls) {
-    head("X", kProcs, s.p, s.start, "syscall G" + std::to_string(s.goid), "syscall");
+    head("X", kProcs, s.p, s.start, json("syscall G" + std::to_string(s.goid)), "syscall");
     j_.micros("dur", s.end - s.start);
     j_.begin_object("args").field("goid", s.goid).end_object();
     j_.end_object();
@@ -143,7 +187,8 @@ void Writer::stw() {
   const bool on_ps = tl_.stws.size() * (tl_.procs.size() + 1) <= kMaxStwCopies;
   if (!on_ps) notes_.push_back("too many stop-the-world pauses to draw on every P: they are on the STW track only");
   for (const Stw& s : tl_.stws) {
-    const std::string name = "STW: " + t_.str(s.reason);
+    std::string name;
+    append_json_string(&name, "STW: " + t_.str(s.reason));
     auto one = [&](int pid, std::uint64_t tid) {
       head("X", pid, tid, s.start, name, "stw");
       j_.micros("dur", s.end - s.start);
@@ -162,18 +207,18 @@ void Writer::flows() {
   for (const Flow& f : tl_.flows) {
     const Slice& to = tl_.slices[f.to];
     ++id;
-    head("s", f.from_p ? kProcs : kThreads, f.from_track, f.ts, "ready", "ready");
+    head("s", f.from_p ? kProcs : kThreads, f.from_track, f.ts, "\"ready\"", "ready");
     j_.field("id", id);
     j_.begin_object("args").field("by", f.by).field("goid", to.goid).end_object();
     j_.end_object();
-    head("f", kProcs, to.p, to.start, "ready", "ready");
+    head("f", kProcs, to.p, to.start, "\"ready\"", "ready");
     j_.field("id", id).field("bp", "e");
     j_.end_object();
   }
 }
 
 void Writer::instant(int pid, std::uint64_t tid, std::int64_t ts, const std::string& name) {
-  head("i", pid, tid, ts, name, "sched");
+  head("i", pid, tid, ts, json(name), "sched");
   j_.field("s", "t");
   j_.end_object();
 }
@@ -214,9 +259,18 @@ void Writer::instants() {
 std::string chrome_json(const Trace& t) {
   std::string out;
   out.reserve(256 + t.events.size() * 160);
-  Writer(t, &out).run();
-  out += '\n';
+  JsonWriter j(&out);
+  Writer(t, j).run();
+  j.raw('\n');
+  j.flush();
   return out;
+}
+
+bool write_chrome_json(const Trace& t, std::FILE* f) {
+  JsonWriter j(f);
+  Writer(t, j).run();
+  j.raw('\n');
+  return j.flush();
 }
 
 }  // namespace gort::trace

@@ -1,12 +1,15 @@
 // JSON output helpers: see json.h.
 #include "json.h"
 
+#include <array>
+#include <charconv>
 #include <cmath>
-#include <cstdio>
 
 namespace gort::trace {
 
 namespace {
+
+constexpr std::size_t kBufferBytes = 1 << 20;
 
 // The length of the valid UTF-8 sequence at s[i], or 0.
 std::size_t utf8_len(std::string_view s, std::size_t i) {
@@ -29,65 +32,147 @@ std::size_t utf8_len(std::string_view s, std::size_t i) {
   return n;
 }
 
-}  // namespace
+// The bytes a string literal holds as they are. '<' is escaped so that the
+// JSON the HTML page embeds never holds "</script>".
+constexpr std::array<bool, 256> kPlain = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x7f; ++c) t[c] = c != '"' && c != '\\' && c != '<';
+  return t;
+}();
 
-void append_json_string(std::string* out, std::string_view s) {
-  *out += '"';
+// s's escaped body (no quotes) through out(std::string_view): runs of
+// plain bytes in one piece, since nearly every string is one such run.
+template <class Out>
+void escape(std::string_view s, Out&& out) {
   for (std::size_t i = 0; i < s.size();) {
+    std::size_t j = i;
+    while (j < s.size() && kPlain[static_cast<unsigned char>(s[j])]) ++j;
+    if (j > i) out(s.substr(i, j - i));
+    if (j == s.size()) break;
+    i = j;
     const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       if (std::size_t n = utf8_len(s, i)) {
-        out->append(s.data() + i, n);
+        out(s.substr(i, n));
         i += n;
       } else {
-        *out += "\\ufffd";
+        out("\\ufffd");
         ++i;
       }
       continue;
     }
     switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\n': *out += "\\n"; break;
-      case '\t': *out += "\\t"; break;
-      case '\r': *out += "\\r"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          *out += buf;
-        } else if (c == '<') {
-          // Never "</script>" in the JSON the HTML page embeds.
-          *out += "\\u003c";
-        } else {
-          *out += static_cast<char>(c);
-        }
+      case '"': out("\\\""); break;
+      case '\\': out("\\\\"); break;
+      case '\n': out("\\n"); break;
+      case '\t': out("\\t"); break;
+      case '\r': out("\\r"); break;
+      case '<': out("\\u003c"); break;
+      default: {
+        // The other control characters and DEL.
+        static constexpr char kHex[] = "0123456789abcdef";
+        const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+        out(std::string_view(u, 6));
+      }
     }
     ++i;
   }
+}
+
+}  // namespace
+
+void append_json_string(std::string* out, std::string_view s) {
   *out += '"';
+  escape(s, [out](std::string_view piece) { out->append(piece); });
+  *out += '"';
+}
+
+JsonWriter::JsonWriter(std::string* out)
+    : str_(out), buf_(new char[kBufferBytes]), pos_(buf_.get()), end_(pos_ + kBufferBytes) {}
+
+JsonWriter::JsonWriter(std::FILE* f)
+    : file_(f), buf_(new char[kBufferBytes]), pos_(buf_.get()), end_(pos_ + kBufferBytes) {}
+
+JsonWriter::~JsonWriter() { spill(); }
+
+bool JsonWriter::flush() {
+  spill();
+  if (file_ && !failed_ && std::fflush(file_) != 0) failed_ = true, errno_ = errno;
+  if (failed_) errno = errno_;
+  return !failed_;
+}
+
+void JsonWriter::spill() {
+  const std::size_t n = static_cast<std::size_t>(pos_ - buf_.get());
+  pos_ = buf_.get();
+  if (n == 0) return;
+  if (str_) {
+    str_->append(buf_.get(), n);
+  } else if (!failed_ && std::fwrite(buf_.get(), 1, n, file_) != n) {
+    failed_ = true;
+    errno_ = errno;
+  }
+}
+
+void JsonWriter::raw_slow(std::string_view s) {
+  while (!s.empty()) {
+    if (pos_ == end_) spill();
+    const std::size_t n = std::min(s.size(), static_cast<std::size_t>(end_ - pos_));
+    std::memcpy(pos_, s.data(), n);
+    pos_ += n;
+    s.remove_prefix(n);
+  }
+}
+
+void JsonWriter::string(std::string_view s) {
+  raw('"');
+  escape(s, [this](std::string_view piece) { raw(piece); });
+  raw('"');
+}
+
+void JsonWriter::digits(std::uint64_t v) {
+  reserve(20);
+  pos_ = std::to_chars(pos_, end_, v).ptr;
+}
+
+JsonWriter& JsonWriter::field(const char* key, std::int64_t v) {
+  prefix(key);
+  reserve(20);
+  pos_ = std::to_chars(pos_, end_, v).ptr;
+  return *this;
+}
+
+JsonWriter& JsonWriter::field(const char* key, std::uint64_t v) {
+  prefix(key);
+  digits(v);
+  return *this;
 }
 
 JsonWriter& JsonWriter::field(const char* key, double v) {
   prefix(key);
   if (!std::isfinite(v)) {
-    *out_ += "null";
+    raw("null");
     return *this;
   }
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  *out_ += buf;
+  const int n = std::snprintf(buf, sizeof buf, "%.6g", v);
+  raw(std::string_view(buf, static_cast<std::size_t>(n)));
   return *this;
 }
 
 JsonWriter& JsonWriter::micros(const char* key, std::int64_t ns) {
   prefix(key);
-  char buf[32];
   const bool neg = ns < 0;
   const std::uint64_t a = neg ? 0 - static_cast<std::uint64_t>(ns) : static_cast<std::uint64_t>(ns);
-  std::snprintf(buf, sizeof buf, "%s%llu.%03llu", neg ? "-" : "", static_cast<unsigned long long>(a / 1000),
-                static_cast<unsigned long long>(a % 1000));
-  *out_ += buf;
+  reserve(26);
+  if (neg) *pos_++ = '-';
+  pos_ = std::to_chars(pos_, end_, a / 1000).ptr;
+  const unsigned frac = static_cast<unsigned>(a % 1000);
+  pos_[0] = '.';
+  pos_[1] = static_cast<char>('0' + frac / 100);
+  pos_[2] = static_cast<char>('0' + frac / 10 % 10);
+  pos_[3] = static_cast<char>('0' + frac % 10);
+  pos_ += 4;
   return *this;
 }
 

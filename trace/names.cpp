@@ -84,39 +84,65 @@ std::string Symbolizer::function_at(std::uint64_t pc) {
 // As Stacks::start_location: "void gort::detail::start<Fn>(void*)" calls
 // the goroutine's callable, so Fn names it; a function pointer's Fn is only
 // its type ("void (*)(int)"), and fnword is the function itself.
-std::string Symbolizer::start_function(std::uint64_t startpc, std::uint64_t fnword) {
-  if (dwfl_ == nullptr) return "";
-  const std::uint64_t key = startpc * 0x9e3779b97f4a7c15ull ^ fnword;
-  if (auto it = cache_.find(key); it != cache_.end()) return it->second;
-  std::string thunk = function_at(startpc), name;
-  for (std::string_view prefix : {"gort::detail::start<", "gort::detail::start_heap<"}) {
-    std::size_t b = thunk.find(prefix), e = thunk.rfind(">(");
-    if (b == std::string::npos || e == std::string::npos || e < b + prefix.size()) continue;
-    name = thunk.substr(b + prefix.size(), e - b - prefix.size());
-    if (name.find("(*)(") != std::string::npos && fnword != 0) {
-      if (std::string fn = function_at(fnword); !fn.empty()) name = inspect::short_func(fn);
+const std::string& Symbolizer::start_function(std::uint64_t startpc, std::uint64_t fnword) {
+  static const std::string none;
+  if (dwfl_ == nullptr) return none;
+  auto th = thunks_.find(startpc);
+  if (th == thunks_.end()) {
+    std::string thunk = function_at(startpc), name;
+    bool by_fnword = false;
+    for (std::string_view prefix : {"gort::detail::start<", "gort::detail::start_heap<"}) {
+      std::size_t b = thunk.find(prefix), e = thunk.rfind(">(");
+      if (b == std::string::npos || e == std::string::npos || e < b + prefix.size()) continue;
+      name = thunk.substr(b + prefix.size(), e - b - prefix.size());
+      by_fnword = name.find("(*)(") != std::string::npos;
+      break;
     }
-    break;
+    if (name.empty() && !thunk.empty()) name = inspect::short_func(thunk);  // not a thunk: what it is
+    th = thunks_.emplace(startpc, Thunk{short_goroutine_name(name), by_fnword}).first;
   }
-  if (name.empty() && !thunk.empty()) name = inspect::short_func(thunk);  // not a thunk: what it is
-  name = short_goroutine_name(name);
-  cache_.emplace(key, name);
-  return name;
+  if (!th->second.by_fnword || fnword == 0) return th->second.name;
+  auto fn = by_fnword_.find(fnword);
+  if (fn == by_fnword_.end()) {
+    std::string f = function_at(fnword);
+    fn = by_fnword_.emplace(fnword, f.empty() ? "" : short_goroutine_name(inspect::short_func(f))).first;
+  }
+  return fn->second.empty() ? th->second.name : fn->second;
 }
 
 std::unordered_map<std::uint64_t, std::string> goroutine_names(const Trace& t) {
+  const NameTable table = goroutine_name_table(t);
   std::unordered_map<std::uint64_t, std::string> names;
+  names.reserve(table.of.size());
+  for (auto [goid, i] : table.of) names.emplace(goid, table.functions[i]);
+  return names;
+}
+
+NameTable goroutine_name_table(const Trace& t) {
+  NameTable table;
   Symbolizer sym(t.modules);
+  std::unordered_map<std::string, std::uint32_t> index{{"", 0}};
   for (const Event& e : t.events) {
     if (e.type != GORT_TRACE_EV_GO_CREATE || e.arg(0) == 0) continue;
-    names.try_emplace(e.arg(0), sym.start_function(e.arg(2), e.arg(3)));
+    auto [it, fresh] = table.of.try_emplace(e.arg(0), 0);
+    if (!fresh) continue;  // the first GO_CREATE of a goid names it
+    const std::string& name = sym.start_function(e.arg(2), e.arg(3));
+    auto [ni, added] = index.try_emplace(name, static_cast<std::uint32_t>(table.functions.size()));
+    if (added) table.functions.push_back(name);
+    it->second = ni->second;
   }
-  return names;
+  return table;
 }
 
 std::string goroutine_label(std::uint64_t goid, const std::unordered_map<std::uint64_t, std::string>& names) {
   std::string s = "G" + std::to_string(goid);
   if (auto it = names.find(goid); it != names.end() && !it->second.empty()) s += " " + it->second;
+  return s;
+}
+
+std::string goroutine_label(std::uint64_t goid, const NameTable& names) {
+  std::string s = "G" + std::to_string(goid);
+  if (const std::string& f = names.function(goid); !f.empty()) s += " " + f;
   return s;
 }
 

@@ -1,9 +1,12 @@
 // The trace file reader: see reader.h.
 //
-// Two passes. The first walks the records, bounds-checking every length
-// against what is left of the file, and decodes the batches' events with
-// their raw ticks. The second turns ticks into ns (once every SYNC record
-// is known) and merges the threads' batches with a stable sort by time.
+// A quick count of the events first, so that the event vector is allocated
+// once at its size (a big trace has millions; growing the vector would copy
+// it and, for a while, hold it twice). Then two passes. The first walks the
+// records, bounds-checking every length against what is left of the file,
+// and decodes the batches' events with their raw ticks. The second turns
+// ticks into ns (once every SYNC record is known) and merges the threads'
+// batches by time (merge.h's order: what a stable sort would give).
 #include "reader.h"
 
 #include <fcntl.h>
@@ -15,6 +18,8 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+
+#include "merge.h"
 
 namespace gort::trace {
 
@@ -60,6 +65,9 @@ class Parser {
   }
 
   void header();
+  // The events the batches hold, as far as a quick look can tell: exact
+  // for a well-formed trace, never more than the file's bytes.
+  std::size_t count_events() const;
   void record(std::size_t off);
   void batch(std::size_t body, std::size_t end);
   // A uvarint at *pos, below end; advances *pos. `at` and `what` name the
@@ -73,13 +81,14 @@ class Parser {
   Trace t_;
   std::uint64_t start_ticks_ = 0, start_ns_ = 0;
   std::vector<Sync> syncs_;
-  std::vector<std::uint64_t> ticks_;  // of t_.events[i], until convert_time
+  // Until convert_time, an event's ts holds its raw ticks (as the same bits).
   std::size_t unknown_types_ = 0, after_end_ = 0;
 };
 
 Trace Parser::run() {
   t_.name = name_;
   header();
+  t_.events.reserve(count_events());
   std::size_t off = GORT_TRACE_HEADER_SIZE;
   while (off < size_) {
     if (size_ - off < 5) fail_at("truncated record", off);
@@ -112,6 +121,27 @@ void Parser::header() {
   t_.ticks_per_second = u64(d_ + 16);
   start_ticks_ = u64(d_ + 24);
   start_ns_ = u64(d_ + 32);
+}
+
+std::size_t Parser::count_events() const {
+  std::size_t n = 0;
+  for (std::size_t off = GORT_TRACE_HEADER_SIZE; size_ - off >= 5;) {
+    const std::size_t len = u32(d_ + off + 1);
+    if (len > size_ - off - 5) break;
+    if (d_[off] == GORT_TRACE_REC_BATCH && len >= 16) {
+      const std::size_t end = off + 5 + len;
+      for (std::size_t pos = off + 5 + 16; pos < end; ++n) {
+        const int nargs = event_nargs(d_[pos++]);
+        if (nargs < 0) break;
+        // The delta and the arguments: a varint ends at a byte below 0x80.
+        for (int v = 0; v <= nargs && pos < end; ++v)
+          while (pos < end && d_[pos++] >= 0x80) {
+          }
+      }
+    }
+    off += 5 + len;
+  }
+  return n;
 }
 
 void Parser::record(std::size_t off) {
@@ -149,6 +179,8 @@ void Parser::record(std::size_t off) {
 }
 
 std::uint64_t Parser::uvarint(std::size_t* pos, std::size_t end, std::size_t at, const char* what) const {
+  // Most values (small ids, tick deltas) are one or two bytes.
+  if (*pos < end && d_[*pos] < 0x80) return d_[(*pos)++];
   std::uint64_t v = 0;
   for (int shift = 0; shift < 64; shift += 7) {
     if (*pos >= end) fail_at((std::string("truncated ") + what).c_str(), at);
@@ -174,13 +206,12 @@ void Parser::batch(std::size_t body, std::size_t end) {
       return;
     }
     ticks += uvarint(&pos, end, at);
-    Event e;
+    Event& e = t_.events.emplace_back();
     e.type = type;
     e.m = m;
     e.tid = tid;
+    e.ts = static_cast<std::int64_t>(ticks);
     for (int i = 0; i < n; ++i) e.args[i] = uvarint(&pos, end, at);
-    t_.events.push_back(e);
-    ticks_.push_back(ticks);
   }
 }
 
@@ -207,7 +238,8 @@ void Parser::convert_time() {
   constexpr long double kLimit = 4e18L;
   std::int64_t first = 0;
   for (std::size_t i = 0; i < t_.events.size(); ++i) {
-    long double ns = n0 + (static_cast<long double>(ticks_[i]) - t0) * slope;
+    const auto ticks = static_cast<std::uint64_t>(t_.events[i].ts);
+    long double ns = n0 + (static_cast<long double>(ticks) - t0) * slope;
     if (!(ns > -kLimit)) ns = -kLimit;  // also NaN
     if (ns > kLimit) ns = kLimit;
     t_.events[i].ts = static_cast<std::int64_t>(std::llround(ns));
@@ -215,11 +247,9 @@ void Parser::convert_time() {
   }
   for (Event& e : t_.events) e.ts -= first;
   // A thread's events are in order in its batches, and its batches in
-  // file order: a stable sort keeps that order among equal times.
-  std::stable_sort(t_.events.begin(), t_.events.end(), [](const Event& a, const Event& b) { return a.ts < b.ts; });
+  // file order: the merge keeps that order among equal times.
+  merge_by_time(t_.events);
   t_.duration = t_.events.empty() ? 0 : t_.events.back().ts;
-  ticks_.clear();
-  ticks_.shrink_to_fit();
 }
 
 }  // namespace

@@ -25,16 +25,18 @@ std::int64_t sat_add(std::int64_t a, std::int64_t b) {
 }
 std::uint64_t sat_add(std::uint64_t a, std::uint64_t b) { return a + b < a ? UINT64_MAX : a + b; }
 
-// Nearest-rank percentiles of v (sorted here).
+// Nearest-rank percentiles of v (reordered here). Selection, not a sort:
+// a big trace has millions of waits.
 LatencyStats stats(std::vector<std::int64_t>& v) {
   LatencyStats s;
   if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
+  const std::size_t n = v.size(), median = (n + 1) / 2 - 1, p99 = (n * 99 + 99) / 100 - 1;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(p99), v.end());
+  s.p99 = v[p99];
+  s.max = *std::max_element(v.begin() + static_cast<std::ptrdiff_t>(p99), v.end());
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(median), v.begin() + static_cast<std::ptrdiff_t>(p99) + 1);
+  s.median = v[median];
   s.count = n;
-  s.median = v[(n + 1) / 2 - 1];
-  s.p99 = v[(n * 99 + 99) / 100 - 1];
-  s.max = v.back();
   for (std::int64_t x : v) s.total = sat_add(s.total, x);
   return s;
 }
@@ -138,20 +140,31 @@ Summary summarize(const Trace& t) {
 
   // Scheduling latency: overall, by cause, by goroutine.
   std::vector<std::int64_t> all, by_cause[kCauses];
-  std::unordered_map<std::uint64_t, std::vector<std::int64_t>> by_g;
+  all.reserve(tl.latencies.size());
+  std::unordered_map<std::uint64_t, std::int64_t> longest;  // goid -> its longest wait
   for (const Latency& l : tl.latencies) {
     all.push_back(l.ns);
     by_cause[static_cast<int>(l.cause)].push_back(l.ns);
-    by_g[l.goid].push_back(l.ns);
+    auto [it, fresh] = longest.try_emplace(l.goid, l.ns);
+    if (!fresh && l.ns > it->second) it->second = l.ns;
   }
   s.latency = stats(all);
   for (int c = 0; c < kCauses; ++c) s.latency_by_cause[c] = stats(by_cause[c]);
-  const auto names = goroutine_names(t);
-  for (auto& [goid, v] : by_g) s.top.push_back({goid, goroutine_label(goid, names), stats(v)});
-  std::sort(s.top.begin(), s.top.end(), [](const GoroutineLatency& a, const GoroutineLatency& b) {
-    return a.stats.max != b.stats.max ? a.stats.max > b.stats.max : a.goid < b.goid;
-  });
-  if (s.top.size() > kTopGoroutines) s.top.resize(kTopGoroutines);
+  // The goroutines with the longest waits are ranked by that wait alone:
+  // only theirs need every wait and a name (there may be millions).
+  std::vector<std::pair<std::int64_t, std::uint64_t>> ranked;  // (longest, goid)
+  ranked.reserve(longest.size());
+  for (auto [goid, ns] : longest) ranked.emplace_back(ns, goid);
+  const auto before = [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; };
+  const std::size_t ntop = std::min(kTopGoroutines, ranked.size());
+  std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(ntop), ranked.end(), before);
+  ranked.resize(ntop);
+  std::unordered_map<std::uint64_t, std::vector<std::int64_t>> waits;
+  for (auto [ns, goid] : ranked) waits[goid];
+  for (const Latency& l : tl.latencies)
+    if (auto it = waits.find(l.goid); it != waits.end()) it->second.push_back(l.ns);
+  const NameTable names = goroutine_name_table(t);
+  for (auto [ns, goid] : ranked) s.top.push_back({goid, goroutine_label(goid, names), stats(waits[goid])});
 
   // Stop the world.
   for (const Stw& w : tl.stws) {
@@ -298,7 +311,8 @@ std::string summary_json(const Summary& s) {
   for (const std::string& w : s.warnings) j.value(w);
   j.end_array();
   j.end_object();
-  out += '\n';
+  j.raw('\n');
+  j.flush();  // the writer's buffer into out
   return out;
 }
 

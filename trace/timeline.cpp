@@ -2,7 +2,8 @@
 #include "timeline.h"
 
 #include <unordered_map>
-#include <unordered_set>
+
+#include "goid_map.h"
 
 namespace gort::trace {
 
@@ -17,7 +18,15 @@ struct RunnableSince {
 
 class Builder {
  public:
-  explicit Builder(const Trace& t) : t_(t) { tl_.duration = t.duration; }
+  explicit Builder(const Trace& t)
+      : t_(t),
+        by_g_(dense_goids(t)),
+        sys_by_g_(dense_goids(t)),
+        runnable_(dense_goids(t)),
+        flows_(dense_goids(t)),
+        goids_(dense_goids(t)) {
+    tl_.duration = t.duration;
+  }
   Timeline run();
 
  private:
@@ -34,17 +43,22 @@ class Builder {
   void runnable(std::uint64_t goid, std::int64_t ts, Runnable why) {
     if (goid != 0) runnable_.try_emplace(goid, RunnableSince{ts, why});
   }
+  // Goids below this are kept in vectors: a trace names at most one
+  // goroutine per event, and real goids count up from 1.
+  static std::size_t dense_goids(const Trace& t) { return 2 * t.events.size() + 1024; }
 
   const Trace& t_;
   Timeline tl_;
-  std::unordered_map<std::uint64_t, std::size_t> by_g_;   // open run slices
+  GoidMap<std::size_t> by_g_;   // open run slices
   std::unordered_map<std::uint32_t, std::size_t> by_p_;
   std::unordered_map<ThreadKey, std::size_t> by_thread_;
   std::unordered_map<ThreadKey, std::uint32_t> thread_p_;  // the P each M last acquired
-  std::unordered_map<std::uint64_t, std::size_t> sys_by_g_, sys_by_p_;  // open syscall slices
-  std::unordered_map<std::uint64_t, RunnableSince> runnable_;
-  std::unordered_map<std::uint64_t, Flow> flows_;  // GO_READY waiting for the G's start
-  std::unordered_set<std::uint64_t> goids_;
+  GoidMap<std::size_t> sys_by_g_;  // open syscall slices
+  std::unordered_map<std::uint64_t, std::size_t> sys_by_p_;
+  GoidMap<RunnableSince> runnable_;
+  GoidMap<Flow> flows_;  // GO_READY waiting for the G's start
+  GoidMap<bool> goids_;
+  ThreadKey last_thread_ = ~ThreadKey{0};  // the last event's, known to be in tl_.threads
   bool in_stw_ = false;
   Stw stw_;
 };
@@ -55,7 +69,7 @@ Timeline Builder::run() {
     // Events whose first argument is a goid.
     if (e.arg(0) != 0 && ((e.type >= GORT_TRACE_EV_GO_CREATE && e.type <= GORT_TRACE_EV_GO_BLOCKED) ||
                           e.type == GORT_TRACE_EV_PREEMPT_REQ))
-      goids_.insert(e.arg(0));
+      goids_.try_emplace(e.arg(0), true);
   }
   tl_.goroutines = goids_.size();
   const std::int64_t end = tl_.duration;
@@ -75,14 +89,14 @@ void Builder::close(std::size_t i, std::int64_t ts, SliceEnd why, std::uint64_t 
   s.end = ts;
   s.why = why;
   s.reason = reason;
-  if (auto it = by_g_.find(s.goid); it != by_g_.end() && it->second == i) by_g_.erase(it);
+  if (const std::size_t* g = by_g_.find(s.goid); g && *g == i) by_g_.erase(s.goid);
   if (auto it = by_p_.find(s.p); it != by_p_.end() && it->second == i) by_p_.erase(it);
   if (auto it = by_thread_.find(s.thread); it != by_thread_.end() && it->second == i) by_thread_.erase(it);
 }
 
 void Builder::start(std::uint64_t goid, std::uint32_t p, ThreadKey th, std::int64_t ts) {
   // Whatever still runs where this G now runs did not record its end.
-  if (auto it = by_g_.find(goid); it != by_g_.end()) close(it->second, ts, SliceEnd::Cut);
+  if (const std::size_t* g = by_g_.find(goid)) close(*g, ts, SliceEnd::Cut);
   if (auto it = by_p_.find(p); it != by_p_.end()) close(it->second, ts, SliceEnd::Cut);
   if (auto it = by_thread_.find(th); it != by_thread_.end()) close(it->second, ts, SliceEnd::Cut);
   end_syscall_of_p(p, ts);
@@ -94,28 +108,28 @@ void Builder::start(std::uint64_t goid, std::uint32_t p, ThreadKey th, std::int6
   s.start = ts;
   s.end = kOpen;
   tl_.slices.push_back(s);
-  by_g_[goid] = i;
+  by_g_.set(goid, i);
   by_p_[p] = i;
   by_thread_[th] = i;
   thread_p_[th] = p;
   tl_.procs.insert(p);
-  if (auto it = runnable_.find(goid); it != runnable_.end()) {
-    tl_.latencies.push_back({goid, ts - it->second.ts, it->second.cause});
-    runnable_.erase(it);
+  if (const RunnableSince* r = runnable_.find(goid)) {
+    tl_.latencies.push_back({goid, ts - r->ts, r->cause});
+    runnable_.erase(goid);
   }
-  if (auto it = flows_.find(goid); it != flows_.end()) {
-    it->second.to = i;
-    tl_.flows.push_back(it->second);
-    flows_.erase(it);
+  if (Flow* f = flows_.find(goid)) {
+    f->to = i;
+    tl_.flows.push_back(*f);
+    flows_.erase(goid);
   }
 }
 
 std::uint32_t Builder::stop(std::uint64_t goid, ThreadKey th, std::int64_t ts, SliceEnd why, std::uint64_t reason) {
   std::uint32_t p = GORT_TRACE_NO_P;
   if (auto it = thread_p_.find(th); it != thread_p_.end()) p = it->second;
-  if (auto it = by_g_.find(goid); it != by_g_.end()) {
-    p = tl_.slices[it->second].p;
-    close(it->second, ts, why, reason);
+  if (const std::size_t* g = by_g_.find(goid)) {
+    p = tl_.slices[*g].p;
+    close(*g, ts, why, reason);
   }
   return p;
 }
@@ -125,18 +139,21 @@ void Builder::end_syscall_of_p(std::uint32_t p, std::int64_t ts) {
   if (it == sys_by_p_.end()) return;
   SyscallSlice& s = tl_.syscalls[it->second];
   s.end = ts;
-  if (auto g = sys_by_g_.find(s.goid); g != sys_by_g_.end() && g->second == it->second) sys_by_g_.erase(g);
+  if (const std::size_t* g = sys_by_g_.find(s.goid); g && *g == it->second) sys_by_g_.erase(s.goid);
   sys_by_p_.erase(it);
 }
 
 void Builder::end_syscall_of_g(std::uint64_t goid, std::int64_t ts) {
-  auto it = sys_by_g_.find(goid);
-  if (it != sys_by_g_.end()) end_syscall_of_p(tl_.syscalls[it->second].p, ts);
+  if (const std::size_t* g = sys_by_g_.find(goid)) end_syscall_of_p(tl_.syscalls[*g].p, ts);
 }
 
 void Builder::event(const Event& e) {
   const ThreadKey th = thread_key(e.m, e.tid);
-  tl_.threads.try_emplace(th, e.tid);
+  // Consecutive events are mostly one thread's: the map is looked at when it changes.
+  if (th != last_thread_) {
+    tl_.threads.try_emplace(th, e.tid);
+    last_thread_ = th;
+  }
   const std::uint64_t g = e.arg(0);
   const auto p32 = [](std::uint64_t p) { return p > UINT32_MAX ? GORT_TRACE_NO_P : static_cast<std::uint32_t>(p); };
   switch (e.type) {
@@ -169,7 +186,8 @@ void Builder::event(const Event& e) {
       proc(p);
       end_syscall_of_p(p, e.ts);
       end_syscall_of_g(g, e.ts);
-      sys_by_p_[p] = sys_by_g_[g] = tl_.syscalls.size();
+      sys_by_p_[p] = tl_.syscalls.size();
+      sys_by_g_.set(g, tl_.syscalls.size());
       tl_.syscalls.push_back({g, p, e.ts, kOpen});
       break;
     }
@@ -180,8 +198,7 @@ void Builder::event(const Event& e) {
       break;
     case GORT_TRACE_EV_GO_BLOCKED: {
       // Recorded by sysmon: the slice is the G's, on its own thread.
-      auto it = by_g_.find(g);
-      if (it != by_g_.end()) close(it->second, e.ts, SliceEnd::Blocked);
+      if (const std::size_t* s = by_g_.find(g)) close(*s, e.ts, SliceEnd::Blocked);
       proc(e.arg(1));
       end_syscall_of_p(p32(e.arg(1)), e.ts);
       break;
@@ -195,9 +212,9 @@ void Builder::event(const Event& e) {
       Flow f;
       f.ts = e.ts;
       f.by = e.arg(1);
-      if (auto it = by_g_.find(f.by); f.by != 0 && it != by_g_.end()) {
+      if (const std::size_t* s = f.by != 0 ? by_g_.find(f.by) : nullptr) {
         f.from_p = true;
-        f.from_track = tl_.slices[it->second].p;
+        f.from_track = tl_.slices[*s].p;
       } else {
         f.from_track = th;
       }
