@@ -74,7 +74,7 @@ enum gort_trace_event {
   GORT_TRACE_EV_GO_SYSCALL = 10,     /* goid, p: entersyscall (gort::syscall); its slice ends, the P stays in syscall */
   GORT_TRACE_EV_GO_SYSEXIT = 11,     /* goid, p it came back to (GORT_TRACE_NO_P: none, it queues) */
   GORT_TRACE_EV_GO_BLOCKED = 12,     /* goid, p: sysmon saw goid's thread blocked outside gort::syscall and took p */
-  GORT_TRACE_EV_PROC_HANDOFF = 13,   /* p, m: sysmon took p from m, whose G is in a system call */
+  GORT_TRACE_EV_PROC_HANDOFF = 13,   /* p, m: sysmon took p from the M in a system call on it (m: GORT_TRACE_NO_M in version 1) */
   GORT_TRACE_EV_PREEMPT_REQ = 14,    /* goid, p, kind: sysmon asked goid to yield (poisoned stackguard0; SIGURG if async) */
   GORT_TRACE_EV_STEAL = 15,          /* victim p, count, thief p */
   GORT_TRACE_EV_RUNQ_PUTSLOW = 16,   /* p, count: half of p's ring went to the global queue */
