@@ -44,6 +44,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -289,7 +290,8 @@ int add_module(dl_phdr_info* info, std::size_t, void* arg) {
 
 // What the file starts with: header, a SYNC, the wait reasons, the modules.
 std::vector<std::uint8_t> preamble() {
-  std::vector<std::uint8_t> out(GORT_TRACE_MAGIC, GORT_TRACE_MAGIC + 8);
+  const std::string_view magic = GORT_TRACE_MAGIC;
+  std::vector<std::uint8_t> out(magic.begin(), magic.end());
   put_u32(out, GORT_TRACE_VERSION);
   put_u32(out, tsc ? GORT_TRACE_FLAG_TSC : 0);
   // An estimate of the tick rate over ~200 µs; SYNC records make it exact.
