@@ -121,19 +121,13 @@ void expect_one_error_line(const Result& r, int status, const std::string& conta
   EXPECT_NE(r.err.find(contains), std::string::npos) << r.err;
 }
 
-Result gort(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {GORT_CLI};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run(argv);
-}
-
 class InspectCli : public InspecteeTest {
  protected:
   // gort goroutines, parsed; fails the test if it did not succeed.
   std::vector<GLine> goroutines(std::vector<std::string> extra, std::string* text = nullptr) {
     std::vector<std::string> args = {"goroutines", pid()};
     args.insert(args.end(), extra.begin(), extra.end());
-    Result r = gort(args);
+    Result r = gort_cli(args);
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.err, "");
     EXPECT_NE(r.out.find("\n[" + std::to_string(want_.goroutines) + " goroutines]\n"), std::string::npos) << r.out;
@@ -186,7 +180,7 @@ TEST_F(InspectCli, BacktracesOfParkedGoroutinesReachTheirStartFunction) {
 }
 
 TEST_F(InspectCli, GroupCountsIdenticalStacks) {
-  Result r = gort({"goroutines", pid(), "--group"});
+  Result r = gort_cli({"goroutines", pid(), "--group"});
   ASSERT_EQ(r.status, 0) << r.err;
   // The three sleepers park at the same place, so do the two senders.
   EXPECT_TRUE(std::regex_search(r.out, std::regex(R"((^|\n)3 goroutines \[sleep\]: Goroutine \d+ - User: .*:\d+ sleeper )")))
@@ -200,7 +194,7 @@ TEST_F(InspectCli, GroupCountsIdenticalStacks) {
 }
 
 TEST_F(InspectCli, JsonParsesAndEveryParkedGobufIsInsideItsStack) {
-  Result r = gort({"goroutines", pid(), "--json", "-t", "20"});
+  Result r = gort_cli({"goroutines", pid(), "--json", "-t", "20"});
   ASSERT_EQ(r.status, 0) << r.err;
   Json doc;
   ASSERT_NO_THROW(doc = JsonParser(r.out).parse()) << r.out;
@@ -243,7 +237,7 @@ TEST_F(InspectCli, GoroutineShowsEachKindOfParkedGoroutineInFull) {
   for (const char* fn : kParkedRoles) {
     const GLine* g = find(gs, fn);
     ASSERT_NE(g, nullptr) << fn;
-    Result r = gort({"goroutine", pid(), std::to_string(g->id)});
+    Result r = gort_cli({"goroutine", pid(), std::to_string(g->id)});
     ASSERT_EQ(r.status, 0) << r.err;
     const std::string& o = r.out;
     EXPECT_EQ(o.rfind("Goroutine " + std::to_string(g->id) + ":\n", 0), 0u) << o;
@@ -267,7 +261,7 @@ TEST_F(InspectCli, GoroutineShowsEachKindOfParkedGoroutineInFull) {
 }
 
 TEST_F(InspectCli, GoroutineOfMainHasNoCreator) {
-  Result r = gort({"goroutine", pid(), "1"});
+  Result r = gort_cli({"goroutine", pid(), "1"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("\tStatus:     waiting [sleep"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("Created by"), std::string::npos) << r.out;
@@ -275,7 +269,7 @@ TEST_F(InspectCli, GoroutineOfMainHasNoCreator) {
 }
 
 TEST_F(InspectCli, ThreadsProcsAndSchedDescribeTheScheduler) {
-  Result t = gort({"threads", pid()});
+  Result t = gort_cli({"threads", pid()});
   ASSERT_EQ(t.status, 0) << t.err;
   static const std::regex mline(R"(^  M(\d+) thread (\d+)( sysmon)?: p=(-?\d+) curg=(-?\d+) spinning=(true|false) .*)");
   std::set<pid_t> live = tasks(want_.pid);
@@ -311,7 +305,7 @@ TEST_F(InspectCli, ThreadsProcsAndSchedDescribeTheScheduler) {
   EXPECT_TRUE(std::regex_search(t.out, std::regex("\n\\[" + std::to_string(ms) + " threads(, \\d+ exited)?\\]\n$")))
       << t.out;
 
-  Result p = gort({"procs", pid()});
+  Result p = gort_cli({"procs", pid()});
   ASSERT_EQ(p.status, 0) << p.err;
   int prows = 0;
   for (const std::string& l : lines(p.out))
@@ -319,7 +313,7 @@ TEST_F(InspectCli, ThreadsProcsAndSchedDescribeTheScheduler) {
   EXPECT_EQ(prows, want_.gomaxprocs) << p.out;
   EXPECT_TRUE(std::regex_search(p.out, std::regex(R"(\n\[2 procs, global runqueue \d+\]\n$)"))) << p.out;
 
-  Result s = gort({"sched", pid()});
+  Result s = gort_cli({"sched", pid()});
   ASSERT_EQ(s.status, 0) << s.err;
   EXPECT_TRUE(std::regex_search(s.out, std::regex(R"(^SCHED \d+ms: gomaxprocs=2 idleprocs=\d+ threads=\d+ )"))) << s.out;
   std::map<std::string, int> reasons;
@@ -354,7 +348,7 @@ TEST_F(InspectCli, StopShowsRunningStacksAndLeavesTheTargetRunning) {
   expect_running_untraced();
 
   // threads --stop adds each thread's pc.
-  Result t = gort({"threads", pid(), "--stop"});
+  Result t = gort_cli({"threads", pid(), "--stop"});
   ASSERT_EQ(t.status, 0) << t.err;
   int stopped = 0;
   for (const std::string& l : lines(t.out)) {
@@ -376,7 +370,7 @@ TEST_F(InspectCli, CoreFileShowsTheSameGoroutines) {
   if (!skip.empty()) GTEST_SKIP() << skip;
   ASSERT_TRUE(error.empty()) << error;
 
-  Result r = gort({"goroutines", "--core", core, "--exe", GORT_INSPECTEE, "-t", "30"});
+  Result r = gort_cli({"goroutines", "--core", core, "--exe", GORT_INSPECTEE, "-t", "30"});
   ASSERT_EQ(r.status, 0) << r.err;
   std::vector<GLine> gs = parse_goroutines(r.out);
   expect_matches(gs, want_, r.out);
@@ -387,7 +381,7 @@ TEST_F(InspectCli, CoreFileShowsTheSameGoroutines) {
   }
   const GLine* mw = find(gs, "mutex_waiter");
   ASSERT_NE(mw, nullptr);
-  Result one = gort({"goroutine", "--core", core, "--exe", GORT_INSPECTEE, std::to_string(mw->id)});
+  Result one = gort_cli({"goroutine", "--core", core, "--exe", GORT_INSPECTEE, std::to_string(mw->id)});
   ASSERT_EQ(one.status, 0) << one.err;
   EXPECT_NE(one.out.find("\tStatus:     waiting [sync.Mutex.Lock]\n"), std::string::npos) << one.out;
   EXPECT_NE(one.out.find(" in mutex_waiter\n"), std::string::npos) << one.out;
@@ -443,7 +437,7 @@ TEST_F(InspectCliSignal, SigintWhileStoppedDetachesTheTarget) {
     EXPECT_TRUE(state.rfind("R", 0) == 0 || state.rfind("S", 0) == 0) << "thread " << tid << ": " << state;
   }
   // And it runs on: its goroutines are all still there.
-  Result r = gort({"goroutines", pid()});
+  Result r = gort_cli({"goroutines", pid()});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("\n[" + std::to_string(want_.goroutines) + " goroutines]\n"), std::string::npos);
 }
@@ -451,13 +445,13 @@ TEST_F(InspectCliSignal, SigintWhileStoppedDetachesTheTarget) {
 // ---- Bad input ----
 
 TEST_F(InspectCli, NoSuchGoroutine) {
-  expect_one_error_line(gort({"goroutine", pid(), "999999"}), 1, "has no goroutine 999999");
-  expect_one_error_line(gort({"goroutine", pid(), "seven"}), 2, "'seven' is not a goroutine ID");
+  expect_one_error_line(gort_cli({"goroutine", pid(), "999999"}), 1, "has no goroutine 999999");
+  expect_one_error_line(gort_cli({"goroutine", pid(), "seven"}), 2, "'seven' is not a goroutine ID");
 }
 
 TEST(InspectCliBadTarget, NoTarget) {
   for (const char* cmd : {"goroutines", "goroutine", "threads", "procs", "sched"})
-    expect_one_error_line(gort({cmd}), 2, "");
+    expect_one_error_line(gort_cli({cmd}), 2, "");
 }
 
 TEST(InspectCliBadTarget, NoSuchProcess) {
@@ -466,7 +460,7 @@ TEST(InspectCliBadTarget, NoSuchProcess) {
   long pid_max = 0;
   ASSERT_TRUE(f >> pid_max);
   for (const char* cmd : {"goroutines", "threads", "procs", "sched"})
-    expect_one_error_line(gort({cmd, std::to_string(pid_max)}), 1, "no such process " + std::to_string(pid_max));
+    expect_one_error_line(gort_cli({cmd, std::to_string(pid_max)}), 1, "no such process " + std::to_string(pid_max));
 }
 
 TEST(InspectCliBadTarget, NotAGortProgram) {
@@ -478,8 +472,8 @@ TEST(InspectCliBadTarget, NotAGortProgram) {
   ASSERT_EQ(write(in[1], "x\n", 2), 2);
   ASSERT_TRUE(cat.read_until([](const std::string& s) { return s == "x\n"; }));
   std::string p = std::to_string(cat.pid());
-  expect_one_error_line(gort({"goroutines", p}), 1, "is not a gort program");
-  expect_one_error_line(gort({"goroutines", p, "--stop"}), 1, "is not a gort program");
+  expect_one_error_line(gort_cli({"goroutines", p}), 1, "is not a gort program");
+  expect_one_error_line(gort_cli({"goroutines", p, "--stop"}), 1, "is not a gort program");
   EXPECT_EQ(task_status(cat.pid(), cat.pid(), "TracerPid"), "0");
   close(in[1]);
 }
@@ -491,7 +485,7 @@ TEST(InspectCliBadTarget, ZombieSaysItExited) {
   // Not reaped yet: a zombie until waitpid below. Wait until it is one.
   siginfo_t si{};
   ASSERT_EQ(waitid(P_PID, static_cast<id_t>(child), &si, WEXITED | WNOWAIT), 0);
-  expect_one_error_line(gort({"goroutines", std::to_string(child)}), 1, "has exited");
+  expect_one_error_line(gort_cli({"goroutines", std::to_string(child)}), 1, "has exited");
   int st;
   waitpid(child, &st, 0);
 }
@@ -541,7 +535,7 @@ TEST(InspectCliBadTarget, AnotherDescriptorVersionNamesBoth) {
   Process p({exe}, {{"GOMAXPROCS", "2"}});
   ASSERT_TRUE(p.read_until([](const std::string& s) { return s.find("\nready\n") != std::string::npos; })) << p.out();
   std::string v = std::to_string(GORT_DEBUG_VERSION + 41), ours = std::to_string(GORT_DEBUG_VERSION);
-  Result r = gort({"goroutines", std::to_string(p.pid())});
+  Result r = gort_cli({"goroutines", std::to_string(p.pid())});
   expect_one_error_line(r, 1, "of version " + v + "; this gort reads version " + ours);
 }
 
@@ -584,14 +578,14 @@ TEST_F(InspectCli, PermissionDeniedSaysWhatToDo) {
 
 TEST(InspectCliHelp, EveryCommandHasHelp) {
   for (const char* cmd : {"elf", "goroutines", "goroutine", "threads", "procs", "sched", "top"}) {
-    Result r = gort({cmd, "--help"});
+    Result r = gort_cli({cmd, "--help"});
     EXPECT_EQ(r.status, 0) << cmd << ": " << r.err;
     EXPECT_EQ(r.out.rfind(std::string("Usage: gort ") + cmd + " ", 0), 0u) << r.out;
   }
-  Result r = gort({"--help"});
+  Result r = gort_cli({"--help"});
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.out.find("goroutines"), std::string::npos);
-  expect_one_error_line(gort({"frobnicate"}), 2, "frobnicate");
+  expect_one_error_line(gort_cli({"frobnicate"}), 2, "frobnicate");
 }
 
 }  // namespace

@@ -260,6 +260,13 @@ inline std::string task_status(pid_t pid, pid_t tid, const std::string& field) {
   return "";
 }
 
+// The gort CLI (the suites' GORT_CLI) with these arguments.
+inline Result gort_cli(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {GORT_CLI};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv);
+}
+
 // The inspectee, started with GOMAXPROCS=2 and read up to `ready`.
 class InspecteeTest : public ::testing::Test {
  protected:

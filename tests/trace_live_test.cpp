@@ -18,12 +18,6 @@ namespace {
 using namespace inspect_testing;
 namespace tr = gort::trace;
 
-Result gort(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {GORT_CLI};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run(argv);
-}
-
 class TraceLive : public InspecteeTest {
  protected:
   void SetUp() override {
@@ -50,7 +44,7 @@ class TraceLive : public InspecteeTest {
 
 TEST_F(TraceLive, RecordsForTheDurationAndLeavesTheTargetRunning) {
   for (const char* name : {"one.trace", "two.trace"}) {  // and again: nothing was left behind
-    Result r = gort({"trace", pid(), "--duration", "200ms", "-o", file(name)});
+    Result r = gort_cli({"trace", pid(), "--duration", "200ms", "-o", file(name)});
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.out.find("gort trace: recorded 0."), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("Open it: gort trace " + file(name) + " --html"), std::string::npos) << r.out;
@@ -58,7 +52,7 @@ TEST_F(TraceLive, RecordsForTheDurationAndLeavesTheTargetRunning) {
     expect_running_untraced();
   }
   // And the CLI reads what it recorded.
-  Result c = gort({"trace", file("one.trace"), "--check"});
+  Result c = gort_cli({"trace", file("one.trace"), "--check"});
   EXPECT_EQ(c.status, 0) << c.out << c.err;
 }
 
@@ -78,17 +72,17 @@ TEST_F(TraceLive, InterruptedRecordingIsComplete) {
 }
 
 TEST_F(TraceLive, BadRequestsAreOneLine) {
-  Result nofile = gort({"trace", pid()});
+  Result nofile = gort_cli({"trace", pid()});
   EXPECT_EQ(nofile.status, 2);
   EXPECT_NE(nofile.err.find("needs -o FILE"), std::string::npos) << nofile.err;
-  Result baddir = gort({"trace", pid(), "-o", "/nonexistent-dir/x.trace"});
+  Result baddir = gort_cli({"trace", pid(), "-o", "/nonexistent-dir/x.trace"});
   EXPECT_EQ(baddir.status, 1);
   EXPECT_EQ(lines(baddir.err).size(), 1u) << baddir.err;
   // The process cannot write there: it says so, and is not left tracing.
-  Result denied = gort({"trace", pid(), "--duration", "10ms", "-o", "/proc/x.trace"});
+  Result denied = gort_cli({"trace", pid(), "--duration", "10ms", "-o", "/proc/x.trace"});
   EXPECT_EQ(denied.status, 1);
   EXPECT_NE(denied.err.find("cannot trace: /proc/x.trace"), std::string::npos) << denied.err;
-  Result ok = gort({"trace", pid(), "--duration", "10ms", "-o", file("after.trace")});
+  Result ok = gort_cli({"trace", pid(), "--duration", "10ms", "-o", file("after.trace")});
   EXPECT_EQ(ok.status, 0) << ok.err;
   expect_running_untraced();
 }
