@@ -521,7 +521,7 @@ void goparkunlock(Lock* lock, WaitReason reason) {
 // goes to the global queue.
 void goready(G* gp) {
   casgstatus(gp, Gwaiting, Grunnable);
-  GORT_TRACE(GORT_TRACE_EV_GO_READY, gp->goid, trace::current_goid());
+  GORT_TRACE(GORT_TRACE_EV_GO_READY, gp->goid, gort::goid());  // 0 off a goroutine: the runtime, a timer, a foreign thread
   gp->waitreason = WaitReason::Zero;
   M* mp = getm();
   if (mp) locks_inc(mp);

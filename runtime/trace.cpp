@@ -83,7 +83,9 @@ struct Slot {
 };
 
 // A leaf lock (nothing is called while it is held): the writer's queue,
-// the free buffers, the slot list and the strings to write.
+// the free buffers and the strings to write. Not rt::Lock: that raises
+// m->locks, and an event site would then become a place where the M waits
+// out a blocked-thread retake (locks_inc).
 class SpinLock {
  public:
   void lock() {
@@ -408,13 +410,6 @@ void emit_slow(std::uint8_t type, const std::uint64_t* args, int n) noexcept {
     b->nevents++;
   }
   s->busy.store(0, std::memory_order_release);
-}
-
-std::uint64_t current_goid() noexcept {
-  M* mp = getm();
-  if (mp == nullptr) return 0;
-  G* gp = getg();
-  return gp != nullptr && gp != mp->g0 ? static_cast<std::uint64_t>(gp->goid) : 0;
 }
 
 std::uint64_t reason_id(const char* reason) noexcept {

@@ -39,10 +39,6 @@ inline void emit(std::uint8_t type, A... a) noexcept {
       ::gort::rt::trace::emit(__VA_ARGS__);                                               \
   } while (0)
 
-// The goid of the goroutine this thread runs, 0 on g0, sysmon or a thread
-// that is not an M: the "by" of GO_READY and the creator of GO_CREATE.
-std::uint64_t current_goid() noexcept;
-
 // The string id of a stop-the-world reason (registered on first use).
 std::uint64_t reason_id(const char* reason) noexcept;
 
