@@ -10,7 +10,7 @@
 
 #include "gort/trace_format.h"
 #include "inspect_testing.h"
-#include "reader.h"
+#include "trace_testing.h"
 #include "validate.h"
 
 namespace {
@@ -29,10 +29,7 @@ class TraceLive : public InspecteeTest {
 
   void expect_good_trace(const std::string& path, bool ran = true) {
     tr::Trace t = tr::read_trace(path);
-    EXPECT_TRUE(t.complete);
-    EXPECT_EQ(t.lost, 0u);
-    std::vector<std::string> v = tr::validate(t);
-    EXPECT_TRUE(v.empty()) << v.front();
+    trace_testing::expect_complete_and_valid(t);
     // The inspectee's spinners and yielders run all the time.
     if (ran) {
       EXPECT_GT(tr::count_events(t)[GORT_TRACE_EV_GO_START], 0u);

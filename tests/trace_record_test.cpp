@@ -19,6 +19,7 @@
 #include "child_process.h"
 #include "gort/trace_format.h"
 #include "test_util.h"
+#include "trace_testing.h"
 #include "trace/reader.h"
 #include "trace/validate.h"
 
@@ -46,14 +47,6 @@ void expect_preempt_requests(const tr::Trace& t, std::uint64_t before, std::uint
   const std::uint64_t traced = count(t, GORT_TRACE_EV_PREEMPT_REQ);
   EXPECT_LE(traced, after - before);
   EXPECT_GE(traced + 2 * static_cast<std::uint64_t>(gort::gomaxprocs(0)), after - before);
-}
-
-void expect_valid(const tr::Trace& t) {
-  EXPECT_TRUE(t.complete);
-  EXPECT_EQ(t.lost, 0u);
-  EXPECT_EQ(t.recorded, t.events.size());
-  std::vector<std::string> v = tr::validate(t);
-  EXPECT_TRUE(v.empty()) << v.size() << " violations, the first: " << v.front();
 }
 
 TEST(TraceRecord, StartTwiceStopWithoutStartAndBadPathsAreErrors) {
@@ -112,7 +105,7 @@ TEST(TraceRecord, WorkloadReadsBackValidWithExactCounts) {
   ASSERT_TRUE(gort::trace_stop());
   const std::uint64_t req1 = gort::debug::sched_stats().preempt_requests;
   tr::Trace t = tr::read_trace(path);
-  expect_valid(t);
+  trace_testing::expect_complete_and_valid(t);
   EXPECT_EQ(count(t, GORT_TRACE_EV_GO_CREATE), 1u + kWorkers);
   // trace_stop waits for the writer inside gort::syscall: one more.
   EXPECT_EQ(count(t, GORT_TRACE_EV_GO_SYSCALL), kSyscalls + 1u);
@@ -164,7 +157,7 @@ TEST(TraceRecord, AsyncPreemptionsOfCallFreeLoops) {
   ASSERT_TRUE(gort::trace_stop());
   const std::uint64_t req1 = gort::debug::sched_stats().preempt_requests;
   tr::Trace t = tr::read_trace(path);
-  expect_valid(t);
+  trace_testing::expect_complete_and_valid(t);
   std::uint64_t async = 0;
   for (const tr::Event& e : t.events)
     if (e.type == GORT_TRACE_EV_GO_PREEMPT && e.arg(1) == GORT_TRACE_PREEMPT_ASYNC) async++;
@@ -198,7 +191,7 @@ TEST(TraceRecord, ToolRequestThroughTheControlRecord) {
   EXPECT_EQ(c.result, 0);
   EXPECT_FALSE(gort::trace_stop());  // the tool's request stopped it
   tr::Trace t = tr::read_trace(path);
-  expect_valid(t);
+  trace_testing::expect_complete_and_valid(t);
   EXPECT_EQ(count(t, GORT_TRACE_EV_GO_CREATE), 1u);
   // A request that fails says why.
   const std::string bad = "/nonexistent-dir/x.trace";
@@ -218,7 +211,7 @@ TEST(TraceRecord, FatalErrorCompletesTheTrace) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("fatal error: all goroutines are asleep - deadlock!"), std::string::npos) << r.err;
   tr::Trace t = tr::read_trace(path);
-  expect_valid(t);
+  trace_testing::expect_complete_and_valid(t);
   const tr::Event* last_park = nullptr;
   for (const tr::Event& e : t.events)
     if (e.type == GORT_TRACE_EV_GO_PARK && e.arg(0) == 1) last_park = &e;
