@@ -60,7 +60,7 @@ std::atomic<int> writer_threads{0};
 namespace {
 
 constexpr std::size_t kBufBytes = 64 * 1024;
-constexpr std::size_t kMaxEventBytes = 1 + 10 * 5;  // type, delta, at most 4 arguments
+constexpr std::size_t kMaxEventBytes = 1 + 10 * 5;  // type, delta, at most 4 arguments (GORT_TRACE_NARGS)
 // Buffers queued for the writer beyond this (64 MiB) are dropped and
 // counted in END as lost: a writer that cannot keep up must not eat memory.
 constexpr int kMaxQueued = 1024;
@@ -160,7 +160,7 @@ inline std::uint64_t ticks() {
 // are of the first kind.
 inline bool acts_on_published(std::uint8_t type) {
   return type == GORT_TRACE_EV_GO_START || type == GORT_TRACE_EV_PROC_START || type == GORT_TRACE_EV_STW_BEGIN ||
-         type == GORT_TRACE_EV_GO_SYSEXIT || type == GORT_TRACE_EV_M_WAKE;
+         type == GORT_TRACE_EV_GO_SYSEXIT || type == GORT_TRACE_EV_M_WAKE || type == GORT_TRACE_EV_GO_STATE;
 }
 
 inline std::uint64_t event_ticks(std::uint8_t type) {
@@ -427,6 +427,55 @@ std::uint64_t reason_id(const char* reason) noexcept {
   return id;
 }
 
+namespace {
+// A trace that starts while goroutines exist (trace_start, gort trace PID)
+// begins with what each is doing, so that a goroutine running or blocked
+// all along shows from the start and not only from its next event. The
+// world keeps running (sysmon serves the tool's request and cannot stop
+// it), so a state read here may be stale by the time it is recorded: each
+// GO_STATE is timestamped after its G is read, and the reader takes it only
+// if no earlier event names that G (trace_format.h).
+void record_existing() {
+  const std::size_t n = allgs.len.load(std::memory_order_acquire);
+  G** gs = allgs.ptr.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < n; ++i) {
+    G* gp = gs[i];
+    std::uint64_t state, x = GORT_TRACE_NO_P, m = GORT_TRACE_NO_M;
+    switch (readgstatus(gp)) {
+      case Grunnable:
+      case Gpreempted:
+        state = GORT_TRACE_GSTATE_RUNNABLE;
+        break;
+      case Grunning: {
+        state = GORT_TRACE_GSTATE_RUNNING;
+        M* mp = gp->m;
+        P* pp = mp ? static_cast<P*>(mp->p) : nullptr;
+        if (mp == nullptr || pp == nullptr) continue;  // between the scheduler's steps: its next event says
+        x = static_cast<std::uint64_t>(pp->id);
+        m = static_cast<std::uint64_t>(mp->id);
+        break;
+      }
+      case Gsyscall: {
+        state = GORT_TRACE_GSTATE_SYSCALL;
+        M* mp = gp->m;
+        if (mp) m = static_cast<std::uint64_t>(mp->id);
+        break;
+      }
+      case Gwaiting:
+        state = GORT_TRACE_GSTATE_WAITING;
+        x = static_cast<std::uint64_t>(static_cast<WaitReason>(gp->waitreason)) + 1;  // the preamble's string ids
+        break;
+      default:  // Gidle, Gdead: not a goroutine now
+        continue;
+    }
+    if (gp->goid == 0) continue;
+    emit(GORT_TRACE_EV_GO_EXISTING, gp->goid, gp->parentgoid, gp->startpc,
+         *reinterpret_cast<const std::uint64_t*>(gp->fn.buf));
+    emit(GORT_TRACE_EV_GO_STATE, gp->goid, state, x, m);
+  }
+}
+}  // namespace
+
 int start(const char* path, std::string* err) {
   std::lock_guard<std::mutex> g(control());
   State& S = st();
@@ -460,6 +509,7 @@ int start(const char* path, std::string* err) {
   writer_threads.store(1);  // before it exists: checkdead must never take it for the program's
   S.writer = std::thread(writer_main);
   on.store(true);
+  record_existing();
   return 0;
 }
 

@@ -91,7 +91,7 @@ TEST_F(TraceConvert, Document) {
   EXPECT_EQ(doc_.kind, Json::Object);
   EXPECT_EQ(doc_["displayTimeUnit"].str, "ns");
   const Json& other = doc_["otherData"];
-  EXPECT_EQ(other["version"].num, 1);
+  EXPECT_EQ(other["version"].num, GORT_TRACE_VERSION);  // the file's (the scenario is written with it)
   EXPECT_EQ(other["events"].num, 21);
   EXPECT_EQ(other["lost"].num, 0);
   EXPECT_EQ(other["goroutines"].num, 3);  // G1, G7, G8
@@ -239,6 +239,29 @@ TEST_F(TraceConvert, SlicesWithoutAnEnd) {
     got.push_back(c.name + " " + std::to_string(static_cast<int>(c.dur * 1000)) + " " +
                   (*c.j)["args"]["end"].str + " [" + c.cname + "]");
   EXPECT_EQ(got, (std::vector<std::string>{"G3 200 unknown (next start) []", "G4 100 trace end []"}));
+}
+
+// Running when the trace started (GO_STATE, recorded by the thread that
+// started it): the slice starts there, on the P and on the M the state
+// names, though that M records nothing itself until the G is preempted. The
+// M's track then has its tid; a waiting G draws nothing.
+TEST_F(TraceConvert, RunningWhenTheTraceStarted) {
+  TraceBuilder b;
+  b.batch(0, 1, {{GORT_TRACE_EV_GO_EXISTING, 100, {3, 1, 0, 0}},
+                 {GORT_TRACE_EV_GO_STATE, 100, {3, GORT_TRACE_GSTATE_RUNNING, 1, 2}},
+                 {GORT_TRACE_EV_GO_EXISTING, 110, {4, 1, 0, 0}},
+                 {GORT_TRACE_EV_GO_STATE, 110, {4, GORT_TRACE_GSTATE_WAITING, 1, GORT_TRACE_NO_M}}});
+  b.batch(2, 77, {{GORT_TRACE_EV_GO_PREEMPT, 500, {3, GORT_TRACE_PREEMPT_ASYNC, 10'000'000}}});
+  load(b);
+  std::vector<std::string> got;
+  for (int pid : {1, 2})
+    for (const Ch& c : find("X", pid))
+      got.push_back(std::to_string(pid) + ":" + std::to_string(static_cast<int>(c.tid)) + " " + c.name + " " +
+                    std::to_string(static_cast<int>(c.ts * 1000)) + "+" + std::to_string(static_cast<int>(c.dur * 1000)) +
+                    " " + (*c.j)["args"]["end"].str);
+  EXPECT_EQ(got, (std::vector<std::string>{"1:1 G3 0+400 preempted (async)", "2:2 G3 0+400 preempted (async)"}));
+  EXPECT_EQ(thread_name(2, 2), "M2 (tid 77)");
+  EXPECT_EQ(doc_["otherData"]["goroutines"].num, 2);
 }
 
 // ---- Goroutine names ----

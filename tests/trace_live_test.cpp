@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <map>
 #include <string>
 
 #include "gort/trace_format.h"
@@ -48,6 +49,19 @@ TEST_F(TraceLive, RecordsForTheDurationAndLeavesTheTargetRunning) {
     expect_good_trace(file(name));
     expect_running_untraced();
   }
+  // It begins with every goroutine alive (GO_EXISTING) and what it was doing
+  // (GO_STATE): the parked ones by their wait reasons, though they record
+  // nothing else while the trace runs.
+  tr::Trace t = tr::read_trace(file("one.trace"));
+  std::map<std::string, int> waiting;
+  int existing = 0;
+  for (const tr::Event& e : t.events) {
+    if (e.type == GORT_TRACE_EV_GO_EXISTING) existing++;
+    if (e.type == GORT_TRACE_EV_GO_STATE && e.arg(1) == GORT_TRACE_GSTATE_WAITING) waiting[t.str(e.arg(2))]++;
+  }
+  EXPECT_EQ(existing, want_.goroutines);
+  for (const char* reason : {"chan receive", "chan send", "select", "sync.Mutex.Lock", "semacquire", "IO wait"})
+    EXPECT_EQ(waiting[reason], want_.by_state[reason]) << reason;
   // And the CLI reads what it recorded.
   Result c = gort_cli({"trace", file("one.trace"), "--check"});
   EXPECT_EQ(c.status, 0) << c.out << c.err;

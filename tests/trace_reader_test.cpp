@@ -33,7 +33,7 @@ TEST(TraceReader, ReadsRecords) {
   b.end(0, 21);
   Trace t = parse_trace(b.bytes(), "t.bin");
   EXPECT_EQ(t.name, "t.bin");
-  EXPECT_EQ(t.version, 1u);
+  EXPECT_EQ(t.version, static_cast<std::uint32_t>(GORT_TRACE_VERSION));
   EXPECT_TRUE(t.complete);
   EXPECT_EQ(t.lost, 0u);
   EXPECT_EQ(t.recorded, 21u);
@@ -202,7 +202,22 @@ TEST(TraceReader, NotATrace) {
 TEST(TraceReader, OtherVersion) {
   TraceBuilder::Header h;
   h.version = 7;
-  EXPECT_EQ(format_error(TraceBuilder(h).bytes()), "t.bin: trace version 7 is not supported (this gort reads version 1)");
+  EXPECT_EQ(format_error(TraceBuilder(h).bytes()), "t.bin: trace version 7 is not supported (this gort reads versions 1 to 2)");
+  h.version = 0;
+  EXPECT_EQ(format_error(TraceBuilder(h).bytes()), "t.bin: trace version 0 is not supported (this gort reads versions 1 to 2)");
+}
+
+// Version 1 (session 7's recorder) is version 2 without GO_EXISTING and GO_STATE.
+TEST(TraceReader, ReadsVersion1) {
+  TraceBuilder::Header h;
+  h.version = 1;
+  TraceBuilder b(h);
+  b.batch(0, 100, {{GORT_TRACE_EV_GO_START, 1000, {7, 0}}, {GORT_TRACE_EV_GO_END, 1500, {7}}});
+  b.end(0, 2);
+  Trace t = parse_trace(b.bytes(), "t.bin");
+  EXPECT_EQ(t.version, 1u);
+  EXPECT_TRUE(t.complete);
+  EXPECT_EQ(t.events.size(), 2u);
 }
 
 TEST(TraceReader, TruncatedRecord) {

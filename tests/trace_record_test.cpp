@@ -4,6 +4,7 @@
 // runtime's own counters.
 #include <gtest/gtest.h>
 
+#include <gort/debug.h>
 #include <gort/gort.h>
 #include <gort/preempt.h>
 #include <signal.h>
@@ -12,6 +13,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -20,7 +23,9 @@
 #include "gort/trace_format.h"
 #include "test_util.h"
 #include "trace_testing.h"
+#include "trace/names.h"
 #include "trace/reader.h"
+#include "trace/timeline.h"
 #include "trace/validate.h"
 
 extern "C" struct gort_trace_ctl gort_trace_ctl;  // runtime/trace_control.cpp
@@ -125,6 +130,79 @@ TEST(TraceRecord, WorkloadReadsBackValidWithExactCounts) {
   for (const tr::Event& e : t.events)
     if (e.type == GORT_TRACE_EV_STW_BEGIN) reason = t.str(e.arg(0)) == "trace test";
   EXPECT_TRUE(reason);
+  ::unlink(path.c_str());
+}
+
+// A trace started while goroutines run and wait begins with each of them
+// (GO_EXISTING, GO_STATE): a call-free loop on another P is a run slice
+// from the trace's start, not from its next event; a parked one is there
+// with its wait reason although it does nothing until the end.
+TEST(TraceRecord, GoroutinesAliveAtTheStartAreInTheTrace) {
+  const int procs = gort::gomaxprocs(0);
+  if (procs < 2) gort::gomaxprocs(2);
+  const std::string path = temp_trace("existing");
+  std::atomic<bool> stop{false}, spinning{false};
+  std::atomic<std::int64_t> spinner{0}, waiter{0};
+  auto ch = gort::make_chan<int>();
+  gort::WaitGroup wg;
+  wg.add(2);
+  gort::go([&] {
+    spinner = gort::goid();
+    spinning = true;
+    while (!stop.load(std::memory_order_relaxed)) {
+    }
+    wg.done();
+  });
+  gort::go([&] {
+    waiter = gort::goid();
+    ch.recv();
+    wg.done();
+  });
+  auto parked = [&] {
+    return waiter != 0 && gort::debug::schedtrace(true).find("G" + std::to_string(waiter) + ": status=4(chan receive)") !=
+                              std::string::npos;
+  };
+  while (!spinning || !parked()) gort::gosched();
+  gort::trace_start(path);
+  for (int i = 0; i < 10; ++i) gort::gosched();
+  stop = true;
+  ch.send(1);
+  wg.wait();
+  ASSERT_TRUE(gort::trace_stop());
+  if (procs < 2) gort::gomaxprocs(procs);
+
+  tr::Trace t = tr::read_trace(path);
+  trace_testing::expect_complete_and_valid(t);
+  std::map<std::uint64_t, tr::Event> state;  // goid -> its GO_STATE
+  std::set<std::uint64_t> existing;
+  for (const tr::Event& e : t.events) {
+    if (e.type == GORT_TRACE_EV_GO_EXISTING) existing.insert(e.arg(0));
+    if (e.type == GORT_TRACE_EV_GO_STATE) state.emplace(e.arg(0), e);
+  }
+  const auto sp = static_cast<std::uint64_t>(spinner.load()), wt = static_cast<std::uint64_t>(waiter.load());
+  ASSERT_TRUE(existing.count(sp) && state.count(sp));
+  ASSERT_TRUE(existing.count(wt) && state.count(wt));
+  EXPECT_EQ(state[sp].arg(1), static_cast<std::uint64_t>(GORT_TRACE_GSTATE_RUNNING));
+  EXPECT_EQ(state[wt].arg(1), static_cast<std::uint64_t>(GORT_TRACE_GSTATE_WAITING));
+  EXPECT_EQ(t.str(state[wt].arg(2)), "chan receive");
+  // trace_start runs inside gort::syscall.
+  const auto self = static_cast<std::uint64_t>(gort::goid());
+  ASSERT_TRUE(state.count(self));
+  EXPECT_EQ(state[self].arg(1), static_cast<std::uint64_t>(GORT_TRACE_GSTATE_SYSCALL));
+  // The spinner's first slice starts at its GO_STATE, on the P it had, and
+  // ends when it returns (nothing waited for its P: no preemption).
+  const tr::Timeline tl = tr::build_timeline(t);
+  const tr::Slice* first = nullptr;
+  for (const tr::Slice& s : tl.slices)
+    if (s.goid == sp && (first == nullptr || s.start < first->start)) first = &s;
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->start, state[sp].ts);
+  EXPECT_EQ(first->p, state[sp].arg(2));
+  EXPECT_EQ(first->thread, tr::thread_key(static_cast<std::uint32_t>(state[sp].arg(3)), 0));
+  // Both count as the trace's goroutines, and both have names.
+  const tr::NameTable names = tr::goroutine_name_table(t);
+  EXPECT_NE(names.function(sp), "");
+  EXPECT_NE(names.function(wt), "");
   ::unlink(path.c_str());
 }
 

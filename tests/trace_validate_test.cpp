@@ -82,6 +82,21 @@ TEST(TraceValidate, RunningWhenTheTraceStarted) {
   EXPECT_EQ(joined(v), "");
 }
 
+// The states at a trace's start were read while the program ran: the
+// checker does not hold a goroutine to them. G5 "runs" on P0, yet G7 starts
+// there and G5 starts again without a recorded stop (its gosched was just
+// before the trace); G6 "waits", yet starts with no GO_READY.
+TEST(TraceValidate, StatesWhenTheTraceStartedAreNoEvidence) {
+  auto v = check({{9, {{GORT_TRACE_EV_GO_EXISTING, 1000, {5, 1, 0x1000, 0}},
+                       {GORT_TRACE_EV_GO_STATE, 1000, {5, GORT_TRACE_GSTATE_RUNNING, 0, 1}},
+                       {GORT_TRACE_EV_GO_EXISTING, 1010, {6, 1, 0x1000, 0}},
+                       {GORT_TRACE_EV_GO_STATE, 1010, {6, GORT_TRACE_GSTATE_WAITING, 1, GORT_TRACE_NO_M}}}},
+                  {1, {{GORT_TRACE_EV_GO_START, 1100, {5, 0}}, {GORT_TRACE_EV_GO_END, 1150, {5}}}},
+                  {2, {{GORT_TRACE_EV_GO_START, 1200, {7, 0}}, {GORT_TRACE_EV_GO_END, 1250, {7}},
+                       {GORT_TRACE_EV_GO_START, 1300, {6, 0}}, {GORT_TRACE_EV_GO_END, 1350, {6}}}}});
+  EXPECT_EQ(joined(v), "");
+}
+
 TEST(TraceValidate, StartWhileTheWorldIsStopped) {
   auto v = check({{0, {{GORT_TRACE_EV_GO_START, 1000, {1, 0}}, {GORT_TRACE_EV_STW_BEGIN, 1100, {14}},
                        {GORT_TRACE_EV_STW_END, 1500, {}}}},

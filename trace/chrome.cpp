@@ -113,7 +113,7 @@ void Writer::run() {
   j_.end_array();
   j_.field("displayTimeUnit", "ns");
   j_.begin_object("otherData");
-  j_.field("version", GORT_TRACE_VERSION);
+  j_.field("version", t_.version);
   j_.field("events", static_cast<std::uint64_t>(t_.events.size()));
   j_.field("lost", t_.lost);
   j_.field("goroutines", tl_.goroutines);
@@ -156,7 +156,8 @@ void Writer::metadata() {
   for (std::uint32_t p : tl_.procs) metadata_entry(kProcs, p, "thread_name", "name", "P" + std::to_string(p), p);
   for (auto [key, tid] : tl_.threads) {
     std::string name = key >> 32 ? "thread " + std::to_string(tid) + " (not an M)"
-                                  : "M" + std::to_string(key) + " (tid " + std::to_string(tid) + ")";
+           : tid == 0 ? "M" + std::to_string(key)  // named only by a GO_STATE: its tid is not in the trace
+                      : "M" + std::to_string(key) + " (tid " + std::to_string(tid) + ")";
     metadata_entry(kThreads, key, "thread_name", "name", name, static_cast<std::int64_t>(key));
   }
   metadata_entry(kStw, 0, "thread_name", "name", "stop the world", 0);

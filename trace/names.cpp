@@ -123,9 +123,9 @@ NameTable goroutine_name_table(const Trace& t) {
   Symbolizer sym(t.modules);
   std::unordered_map<std::string, std::uint32_t> index{{"", 0}};
   for (const Event& e : t.events) {
-    if (e.type != GORT_TRACE_EV_GO_CREATE || e.arg(0) == 0) continue;
+    if ((e.type != GORT_TRACE_EV_GO_CREATE && e.type != GORT_TRACE_EV_GO_EXISTING) || e.arg(0) == 0) continue;
     auto [it, fresh] = table.of.try_emplace(e.arg(0), 0);
-    if (!fresh) continue;  // the first GO_CREATE of a goid names it
+    if (!fresh) continue;  // the first GO_CREATE (or GO_EXISTING) of a goid names it
     const std::string& name = sym.start_function(e.arg(2), e.arg(3));
     auto [ni, added] = index.try_emplace(name, static_cast<std::uint32_t>(table.functions.size()));
     if (added) table.functions.push_back(name);

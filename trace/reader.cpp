@@ -32,7 +32,8 @@ constexpr const char* kEventNames[] = {
     "NONE",        "PROC_START", "PROC_STOP",    "GO_CREATE",   "GO_START",   "GO_END",  "GO_SCHED",
     "GO_PREEMPT",  "GO_PARK",    "GO_READY",     "GO_SYSCALL",  "GO_SYSEXIT", "GO_BLOCKED",
     "PROC_HANDOFF", "PREEMPT_REQ", "STEAL",       "RUNQ_PUTSLOW", "M_START",   "M_STOP",  "M_SPIN",
-    "STW_BEGIN",   "STW_END",    "NETPOLL",      "TIMER",       "PROC_STATUS", "M_WAKE",
+    "STW_BEGIN",   "STW_END",    "NETPOLL",      "TIMER",       "PROC_STATUS", "M_WAKE",  "GO_EXISTING",
+    "GO_STATE",
 };
 static_assert(sizeof kEventNames / sizeof kEventNames[0] == GORT_TRACE_EV_COUNT, "one name per event");
 
@@ -114,9 +115,9 @@ void Parser::header() {
   if (size_ < 8 || std::memcmp(d_, GORT_TRACE_MAGIC, 8) != 0) fail("not a gort trace (bad magic)");
   if (size_ < GORT_TRACE_HEADER_SIZE) fail("truncated header (" + std::to_string(size_) + " bytes)");
   t_.version = u32(d_ + 8);
-  if (t_.version != GORT_TRACE_VERSION)
-    fail("trace version " + std::to_string(t_.version) + " is not supported (this gort reads version " +
-         std::to_string(GORT_TRACE_VERSION) + ")");
+  if (t_.version < GORT_TRACE_MIN_VERSION || t_.version > GORT_TRACE_VERSION)
+    fail("trace version " + std::to_string(t_.version) + " is not supported (this gort reads versions " +
+         std::to_string(GORT_TRACE_MIN_VERSION) + " to " + std::to_string(GORT_TRACE_VERSION) + ")");
   t_.flags = u32(d_ + 12);
   t_.ticks_per_second = u64(d_ + 16);
   start_ticks_ = u64(d_ + 24);

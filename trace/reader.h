@@ -77,4 +77,10 @@ std::string event_name(std::uint8_t type);
 // How many arguments an event of this type has, -1 for an unknown type.
 int event_nargs(std::uint8_t type);
 
+// Whether an event of this type names a goroutine by its first argument.
+inline bool names_goroutine(std::uint8_t type) {
+  return (type >= GORT_TRACE_EV_GO_CREATE && type <= GORT_TRACE_EV_GO_BLOCKED) || type == GORT_TRACE_EV_PREEMPT_REQ ||
+         type == GORT_TRACE_EV_GO_EXISTING || type == GORT_TRACE_EV_GO_STATE;
+}
+
 }  // namespace gort::trace

@@ -66,9 +66,9 @@ class Builder {
 Timeline Builder::run() {
   for (const Event& e : t_.events) {
     event(e);
-    // Events whose first argument is a goid.
-    if (e.arg(0) != 0 && ((e.type >= GORT_TRACE_EV_GO_CREATE && e.type <= GORT_TRACE_EV_GO_BLOCKED) ||
-                          e.type == GORT_TRACE_EV_PREEMPT_REQ))
+    // GO_EXISTING is always followed by its GO_STATE, which must see
+    // whether an earlier event named the G.
+    if (e.arg(0) != 0 && names_goroutine(e.type) && e.type != GORT_TRACE_EV_GO_EXISTING)
       goids_.try_emplace(e.arg(0), true);
   }
   tl_.goroutines = goids_.size();
@@ -151,7 +151,8 @@ void Builder::event(const Event& e) {
   const ThreadKey th = thread_key(e.m, e.tid);
   // Consecutive events are mostly one thread's: the map is looked at when it changes.
   if (th != last_thread_) {
-    tl_.threads.try_emplace(th, e.tid);
+    // A GO_STATE names a running G's M before the M's own events give its tid.
+    if (auto [it, fresh] = tl_.threads.try_emplace(th, e.tid); !fresh && it->second == 0) it->second = e.tid;
     last_thread_ = th;
   }
   const std::uint64_t g = e.arg(0);
@@ -205,6 +206,17 @@ void Builder::event(const Event& e) {
     }
     case GORT_TRACE_EV_GO_CREATE:
       runnable(g, e.ts, Runnable::Created);
+      break;
+    case GORT_TRACE_EV_GO_STATE:
+      // Running when the trace started: its slice starts here. (Runnable,
+      // waiting or in a system call: its next event says more. How long a
+      // runnable one had waited is unknown, so it is no latency sample.)
+      if (goids_.find(g) == nullptr && e.arg(1) == GORT_TRACE_GSTATE_RUNNING && p32(e.arg(2)) != GORT_TRACE_NO_P &&
+          e.arg(3) < GORT_TRACE_NO_M) {
+        const ThreadKey m = thread_key(static_cast<std::uint32_t>(e.arg(3)), 0);
+        tl_.threads.try_emplace(m, 0);
+        start(g, p32(e.arg(2)), m, e.ts);
+      }
       break;
     case GORT_TRACE_EV_GO_READY: {
       if (g == 0) break;

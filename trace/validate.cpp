@@ -140,6 +140,13 @@ void Checker::event(const Event& e) {
     case GORT_TRACE_EV_GO_READY:
       parked_.erase(goid);
       break;
+    case GORT_TRACE_EV_GO_EXISTING:
+    case GORT_TRACE_EV_GO_STATE:
+      // Not evidence: a goroutine's state at the trace's start is read while
+      // the program runs, and the event that changed it just before (a
+      // gosched, a wake-up) may have been recorded by no one. Its next event
+      // says where it is, as for a trace without them.
+      break;
     case GORT_TRACE_EV_STW_BEGIN:
       if (in_stw_) break;
       in_stw_ = true;

@@ -1,4 +1,4 @@
-/* The execution trace's file format, version 1: what the runtime's recorder
+/* The execution trace's file format, version 2: what the runtime's recorder
  * (runtime/trace.cpp) writes and `gort trace` (trace/) reads. docs/trace.md
  * describes it in prose; this header is the source of the numbers.
  *
@@ -40,7 +40,8 @@
 #include <stdint.h>
 
 #define GORT_TRACE_MAGIC "gorttrce"
-#define GORT_TRACE_VERSION 1
+#define GORT_TRACE_VERSION 2
+#define GORT_TRACE_MIN_VERSION 1 /* version 1 is version 2 without GO_EXISTING and GO_STATE */
 #define GORT_TRACE_HEADER_SIZE 40
 #define GORT_TRACE_NO_M 0xffffffffu
 #define GORT_TRACE_FLAG_TSC 1u /* ticks are the TSC; else they are CLOCK_MONOTONIC ns */
@@ -74,7 +75,7 @@ enum gort_trace_event {
   GORT_TRACE_EV_GO_SYSCALL = 10,     /* goid, p: entersyscall (gort::syscall); its slice ends, the P stays in syscall */
   GORT_TRACE_EV_GO_SYSEXIT = 11,     /* goid, p it came back to (GORT_TRACE_NO_P: none, it queues) */
   GORT_TRACE_EV_GO_BLOCKED = 12,     /* goid, p: sysmon saw goid's thread blocked outside gort::syscall and took p */
-  GORT_TRACE_EV_PROC_HANDOFF = 13,   /* p, m: sysmon took p from the M in a system call on it (m: GORT_TRACE_NO_M in version 1) */
+  GORT_TRACE_EV_PROC_HANDOFF = 13,   /* p, m: sysmon took p from the M in a system call on it (m: GORT_TRACE_NO_M: not recorded yet) */
   GORT_TRACE_EV_PREEMPT_REQ = 14,    /* goid, p, kind: sysmon asked goid to yield (poisoned stackguard0; SIGURG if async) */
   GORT_TRACE_EV_STEAL = 15,          /* victim p, count, thief p */
   GORT_TRACE_EV_RUNQ_PUTSLOW = 16,   /* p, count: half of p's ring went to the global queue */
@@ -87,14 +88,33 @@ enum gort_trace_event {
   GORT_TRACE_EV_TIMER = 23,          /* late: a timer fired, late ns after it was due */
   GORT_TRACE_EV_PROC_STATUS = 24,    /* p, status (GORT_PIDLE ...): every other P status change */
   GORT_TRACE_EV_M_WAKE = 25,         /* m: this M came back from stopm */
+  /* Version 2. A trace started while goroutines exist (trace_start, gort
+   * trace PID) begins with what they are doing: for each, GO_EXISTING and
+   * right after it GO_STATE, recorded by the thread that started the trace.
+   * Each G's state is read without stopping the world and timestamped after
+   * the read, so a reader takes a GO_STATE only for a goroutine that no
+   * earlier event has named (one that did has moved on since). */
+  GORT_TRACE_EV_GO_EXISTING = 26, /* goid, creator goid, startpc, fnword: as GO_CREATE, for a G made before the trace */
+  GORT_TRACE_EV_GO_STATE = 27,    /* goid, state (GORT_TRACE_GSTATE_*), p or wait reason id, m */
   GORT_TRACE_EV_COUNT
 };
 
 #define GORT_TRACE_NO_P 0xffffffffu
 enum { GORT_TRACE_PREEMPT_COOP = 0, GORT_TRACE_PREEMPT_ASYNC = 1 };
+/* GO_STATE's state and what its third and fourth arguments are:
+ *   RUNNABLE  on a run queue (or stopped by stop the world)   -, -
+ *   RUNNING   running on P p, on M m                           p, m
+ *   SYSCALL   in a system call on M m (its P may be retaken)   NO_P, m
+ *   WAITING   parked                                           wait reason id, NO_M */
+enum {
+  GORT_TRACE_GSTATE_RUNNABLE = 1,
+  GORT_TRACE_GSTATE_RUNNING = 2,
+  GORT_TRACE_GSTATE_SYSCALL = 3,
+  GORT_TRACE_GSTATE_WAITING = 4
+};
 
 /* Arguments per event type, indexed by enum gort_trace_event. */
-#define GORT_TRACE_NARGS_INIT {0, 1, 1, 4, 2, 1, 1, 3, 2, 2, 2, 2, 2, 2, 3, 3, 2, 2, 1, 1, 1, 0, 1, 1, 2, 1}
+#define GORT_TRACE_NARGS_INIT {0, 1, 1, 4, 2, 1, 1, 3, 2, 2, 2, 2, 2, 2, 3, 3, 2, 2, 1, 1, 1, 0, 1, 1, 2, 1, 4, 4}
 
 #define GORT_TRACE_NWAITREASONS 13 /* string ids 1..13 */
 
