@@ -126,10 +126,11 @@ void exitsyscall_nowait(M* mp, G* gp) {
   mp->oldp = nullptr;
   const bool got = exitsyscallfast(oldp);
   casgstatus(gp, Gsyscall, Grunning);
-  // Without a P it runs only to park (park_m): a slice of its own all the same.
+  // Without a P it runs only to park (park_m): no run slice on a P, and
+  // its GO_PARK follows.
   const std::uint64_t p = got ? static_cast<std::uint64_t>(mp->p->id) : GORT_TRACE_NO_P;
   GORT_TRACE(GORT_TRACE_EV_GO_SYSEXIT, gp->goid, p);
-  GORT_TRACE(GORT_TRACE_EV_GO_START, gp->goid, p);
+  if (got) GORT_TRACE(GORT_TRACE_EV_GO_START, gp->goid, p);
 }
 
 }  // namespace gort::rt
