@@ -3,13 +3,18 @@
 
 #include <charconv>
 
-#include "json.h"
+#include "gort/inspect/json.h"
 #include "names.h"
 #include "timeline.h"
 
 namespace gort::trace {
 
 namespace {
+
+using inspect::append_json_string;
+using inspect::JsonWriter;
+// The same JSON goes into the HTML page (html.h): '<' is escaped.
+constexpr bool kHtmlSafe = true;
 
 constexpr int kProcs = 1, kThreads = 2, kStw = 3;
 
@@ -41,7 +46,7 @@ class Writer {
     for (const std::string& f : names_.functions) {
       std::string& e = fn_json_.emplace_back();
       if (f.empty()) continue;
-      append_json_string(&e, " " + f);
+      append_json_string(&e, " " + f, kHtmlSafe);
       e = e.substr(1, e.size() - 2);  // the body, to follow "G<goid>
     }
   }
@@ -66,7 +71,7 @@ class Writer {
   // s as JSON text, in scratch_.
   std::string_view json(std::string_view s) {
     scratch_.clear();
-    append_json_string(&scratch_, s);
+    append_json_string(&scratch_, s, kHtmlSafe);
     return scratch_;
   }
   // slice_end_text as JSON text.
@@ -98,7 +103,7 @@ const std::string& Writer::end_json(SliceEnd why, std::uint64_t reason) {
   // Only a parked slice's text depends on the reason.
   const std::uint64_t key = why == SliceEnd::Parked ? reason : UINT64_MAX - static_cast<std::uint64_t>(why);
   auto [it, fresh] = end_json_.try_emplace(key);
-  if (fresh) append_json_string(&it->second, slice_end_text(t_, why, reason));
+  if (fresh) append_json_string(&it->second, slice_end_text(t_, why, reason), kHtmlSafe);
   return it->second;
 }
 
@@ -189,7 +194,7 @@ void Writer::stw() {
   if (!on_ps) notes_.push_back("too many stop-the-world pauses to draw on every P: they are on the STW track only");
   for (const Stw& s : tl_.stws) {
     std::string name;
-    append_json_string(&name, "STW: " + t_.str(s.reason));
+    append_json_string(&name, "STW: " + t_.str(s.reason), kHtmlSafe);
     auto one = [&](int pid, std::uint64_t tid) {
       head("X", pid, tid, s.start, name, "stw");
       j_.micros("dur", s.end - s.start);
@@ -260,7 +265,7 @@ void Writer::instants() {
 std::string chrome_json(const Trace& t) {
   std::string out;
   out.reserve(256 + t.events.size() * 160);
-  JsonWriter j(&out);
+  JsonWriter j(&out, kHtmlSafe);
   Writer(t, j).run();
   j.raw('\n');
   j.flush();
@@ -268,7 +273,7 @@ std::string chrome_json(const Trace& t) {
 }
 
 bool write_chrome_json(const Trace& t, std::FILE* f) {
-  JsonWriter j(f);
+  JsonWriter j(f, kHtmlSafe);
   Writer(t, j).run();
   j.raw('\n');
   return j.flush();

@@ -6,13 +6,15 @@
 #include <limits>
 #include <unordered_map>
 
-#include "json.h"
+#include "gort/inspect/json.h"
 #include "names.h"
 #include "timeline.h"
 
 namespace gort::trace {
 
 namespace {
+
+using inspect::JsonWriter;
 
 constexpr std::size_t kTopGoroutines = 10;
 constexpr int kCauses = 5;

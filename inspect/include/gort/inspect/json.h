@@ -1,8 +1,10 @@
-// A small JSON writer, for the Chrome trace and the summary's --json:
+// A small JSON writer for the tools' machine-readable output (the `gort`
+// commands' --json, the execution trace's Chrome JSON and summary):
 // objects, arrays, escaped strings, numbers, with commas where they go.
-// Strings from the trace (wait reasons, module paths, function names) are
-// untrusted bytes: invalid UTF-8 becomes U+FFFD, so the output is always
-// valid JSON.
+// Strings are untrusted bytes (function names, paths, wait reasons read
+// from a process or a file): invalid UTF-8 becomes U+FFFD, so the output is
+// always valid JSON. An html_safe writer also escapes '<', so that its text
+// can go inside an HTML page's <script> (the trace viewer).
 //
 // The text goes to a std::string or, through a 1 MiB buffer, to a FILE: the
 // timeline of a big trace is gigabytes of JSON, several times the memory of
@@ -19,19 +21,19 @@
 #include <string_view>
 #include <vector>
 
-namespace gort::trace {
+namespace gort::inspect {
 
 // s as a JSON string literal, quotes included, appended to *out.
-void append_json_string(std::string* out, std::string_view s);
+void append_json_string(std::string* out, std::string_view s, bool html_safe = false);
 
 class JsonWriter {
  public:
   // Appends to *out, which holds the text once the writer is destroyed
   // (or flush()ed).
-  explicit JsonWriter(std::string* out);
+  explicit JsonWriter(std::string* out, bool html_safe = false);
   // Writes to f as the buffer fills. flush() (false on a write error, with
   // errno set) must be called at the end: the destructor cannot report one.
-  explicit JsonWriter(std::FILE* f);
+  explicit JsonWriter(std::FILE* f, bool html_safe = false);
   ~JsonWriter();
   JsonWriter(const JsonWriter&) = delete;
   JsonWriter& operator=(const JsonWriter&) = delete;
@@ -50,7 +52,7 @@ class JsonWriter {
     string(v);
     return *this;
   }
-  JsonWriter& field(const char* key, const char* v) { return field(key, std::string_view(v)); }
+  JsonWriter& field(const char* key, const char* v) { return field(key, std::string_view(v ? v : "")); }
   JsonWriter& field(const char* key, const std::string& v) { return field(key, std::string_view(v)); }
   JsonWriter& field(const char* key, bool v) {
     prefix(key);
@@ -62,6 +64,8 @@ class JsonWriter {
   JsonWriter& field(const char* key, int v) { return field(key, static_cast<std::int64_t>(v)); }
   JsonWriter& field(const char* key, std::uint32_t v) { return field(key, static_cast<std::uint64_t>(v)); }
   JsonWriter& field(const char* key, double v);
+  // An address, as a "0x..." string (JSON numbers lose 64-bit precision in many readers).
+  JsonWriter& hex(const char* key, std::uint64_t v);
   // A value that is JSON text already (a string escaped once with
   // append_json_string and written many times).
   JsonWriter& field_json(const char* key, std::string_view json) {
@@ -122,6 +126,7 @@ class JsonWriter {
 
   std::string* str_ = nullptr;
   std::FILE* file_ = nullptr;
+  const bool html_safe_;
   bool failed_ = false;  // a write to file_ failed: the rest is dropped
   int errno_ = 0;
   std::unique_ptr<char[]> buf_;
@@ -129,4 +134,4 @@ class JsonWriter {
   std::vector<unsigned char> first_;  // per open object or array: nothing in it yet
 };
 
-}  // namespace gort::trace
+}  // namespace gort::inspect

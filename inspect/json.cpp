@@ -1,11 +1,11 @@
-// JSON output helpers: see json.h.
-#include "json.h"
+// JSON output: see gort/inspect/json.h.
+#include "gort/inspect/json.h"
 
 #include <array>
 #include <charconv>
 #include <cmath>
 
-namespace gort::trace {
+namespace gort::inspect {
 
 namespace {
 
@@ -32,21 +32,23 @@ std::size_t utf8_len(std::string_view s, std::size_t i) {
   return n;
 }
 
-// The bytes a string literal holds as they are. '<' is escaped so that the
-// JSON the HTML page embeds never holds "</script>".
-constexpr std::array<bool, 256> kPlain = [] {
+// The bytes a string literal holds as they are. In html_safe text '<' is
+// escaped too, so that JSON embedded in an HTML page never holds "</script>".
+constexpr std::array<bool, 256> plain_table(bool html_safe) {
   std::array<bool, 256> t{};
-  for (int c = 0x20; c < 0x7f; ++c) t[c] = c != '"' && c != '\\' && c != '<';
+  for (int c = 0x20; c < 0x7f; ++c) t[c] = c != '"' && c != '\\' && (c != '<' || !html_safe);
   return t;
-}();
+}
+constexpr std::array<bool, 256> kPlain = plain_table(false), kPlainHtml = plain_table(true);
 
 // s's escaped body (no quotes) through out(std::string_view): runs of
 // plain bytes in one piece, since nearly every string is one such run.
 template <class Out>
-void escape(std::string_view s, Out&& out) {
+void escape(std::string_view s, bool html_safe, Out&& out) {
+  const std::array<bool, 256>& plain = html_safe ? kPlainHtml : kPlain;
   for (std::size_t i = 0; i < s.size();) {
     std::size_t j = i;
-    while (j < s.size() && kPlain[static_cast<unsigned char>(s[j])]) ++j;
+    while (j < s.size() && plain[static_cast<unsigned char>(s[j])]) ++j;
     if (j > i) out(s.substr(i, j - i));
     if (j == s.size()) break;
     i = j;
@@ -81,17 +83,17 @@ void escape(std::string_view s, Out&& out) {
 
 }  // namespace
 
-void append_json_string(std::string* out, std::string_view s) {
+void append_json_string(std::string* out, std::string_view s, bool html_safe) {
   *out += '"';
-  escape(s, [out](std::string_view piece) { out->append(piece); });
+  escape(s, html_safe, [out](std::string_view piece) { out->append(piece); });
   *out += '"';
 }
 
-JsonWriter::JsonWriter(std::string* out)
-    : str_(out), buf_(new char[kBufferBytes]), pos_(buf_.get()), end_(pos_ + kBufferBytes) {}
+JsonWriter::JsonWriter(std::string* out, bool html_safe)
+    : str_(out), html_safe_(html_safe), buf_(new char[kBufferBytes]), pos_(buf_.get()), end_(pos_ + kBufferBytes) {}
 
-JsonWriter::JsonWriter(std::FILE* f)
-    : file_(f), buf_(new char[kBufferBytes]), pos_(buf_.get()), end_(pos_ + kBufferBytes) {}
+JsonWriter::JsonWriter(std::FILE* f, bool html_safe)
+    : file_(f), html_safe_(html_safe), buf_(new char[kBufferBytes]), pos_(buf_.get()), end_(pos_ + kBufferBytes) {}
 
 JsonWriter::~JsonWriter() { spill(); }
 
@@ -126,7 +128,7 @@ void JsonWriter::raw_slow(std::string_view s) {
 
 void JsonWriter::string(std::string_view s) {
   raw('"');
-  escape(s, [this](std::string_view piece) { raw(piece); });
+  escape(s, html_safe_, [this](std::string_view piece) { raw(piece); });
   raw('"');
 }
 
@@ -160,6 +162,17 @@ JsonWriter& JsonWriter::field(const char* key, double v) {
   return *this;
 }
 
+JsonWriter& JsonWriter::hex(const char* key, std::uint64_t v) {
+  prefix(key);
+  reserve(20);
+  *pos_++ = '"';
+  *pos_++ = '0';
+  *pos_++ = 'x';
+  pos_ = std::to_chars(pos_, end_, v, 16).ptr;
+  *pos_++ = '"';
+  return *this;
+}
+
 JsonWriter& JsonWriter::micros(const char* key, std::int64_t ns) {
   prefix(key);
   const bool neg = ns < 0;
@@ -176,4 +189,4 @@ JsonWriter& JsonWriter::micros(const char* key, std::int64_t ns) {
   return *this;
 }
 
-}  // namespace gort::trace
+}  // namespace gort::inspect
