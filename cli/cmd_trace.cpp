@@ -134,29 +134,18 @@ int live_trace(int pid, const TraceOptions& o) {
   return cli::live_trace(static_cast<pid_t>(pid), o.duration_ns, o.output);
 }
 
-void write_file(const std::string& path, const std::string& data) {
+// The timeline JSON, or the page that embeds it, straight into the file
+// through write(t, f): a big trace's is gigabytes.
+template <class Write>
+void write_streamed(const std::string& path, Write&& write) {
   if (path == "-") {
-    if (std::fwrite(data.data(), 1, data.size(), stdout) != data.size() || std::fflush(stdout) != 0)
+    if (!write(stdout) || std::fflush(stdout) != 0)
       throw trace::Error(std::string("cannot write the standard output: ") + std::strerror(errno));
     return;
   }
   std::FILE* f = std::fopen(path.c_str(), "w");
   if (f == nullptr) throw trace::Error("cannot write " + path + ": " + std::strerror(errno));
-  const bool ok = std::fwrite(data.data(), 1, data.size(), f) == data.size();
-  const int e = errno;
-  if (std::fclose(f) != 0 || !ok) throw trace::Error("cannot write " + path + ": " + std::strerror(ok ? errno : e));
-}
-
-// The timeline JSON straight into the file: a big trace's is gigabytes.
-void write_timeline(const std::string& path, const trace::Trace& t) {
-  if (path == "-") {
-    if (!trace::write_chrome_json(t, stdout))
-      throw trace::Error(std::string("cannot write the standard output: ") + std::strerror(errno));
-    return;
-  }
-  std::FILE* f = std::fopen(path.c_str(), "w");
-  if (f == nullptr) throw trace::Error("cannot write " + path + ": " + std::strerror(errno));
-  const bool ok = trace::write_chrome_json(t, f);
+  const bool ok = write(f);
   const int e = errno;
   if (std::fclose(f) != 0 || !ok) throw trace::Error("cannot write " + path + ": " + std::strerror(ok ? errno : e));
 }
@@ -178,10 +167,9 @@ int cmd_trace(int argc, char** argv) {
   for (const std::string& w : t.warnings) std::fprintf(stderr, "gort trace: warning: %s\n", w.c_str());
 
   if (!o.output.empty() || !o.html.empty()) {
-    if (!o.output.empty()) write_timeline(o.output, t);
-    // The page embeds the document, so it is made whole.
-    if (!o.html.empty())
-      write_file(o.html, trace::html_page(trace::chrome_json(t), "gort trace: " + base_name(o.input)));
+    if (!o.output.empty()) write_streamed(o.output, [&](std::FILE* f) { return trace::write_chrome_json(t, f); });
+    const std::string title = "gort trace: " + base_name(o.input);
+    if (!o.html.empty()) write_streamed(o.html, [&](std::FILE* f) { return trace::write_html_page(t, title, f); });
     // Where it went, unless the JSON itself is on stdout.
     if (o.output != "-") {
       std::string where = o.output.empty() ? o.html : o.html.empty() ? o.output : o.output + " and " + o.html;

@@ -24,7 +24,10 @@
 #include <utility>
 #include <vector>
 
+#include "chrome.h"
 #include "html.h"
+#include "reader.h"
+#include "trace_builder.h"
 
 namespace fs = std::filesystem;
 
@@ -429,6 +432,25 @@ TEST(TraceHtml, EmbedsTheJsonSafely) {
   // Self-contained: nothing is fetched.
   for (const char* ref : {"http:", "https:", " src=", "href=", "url(", "@import"})
     EXPECT_EQ(page.find(ref), std::string::npos) << ref;
+}
+
+// gort trace --html streams the page into the file (write_html_page): the
+// same bytes as the page made whole, hostile strings and all.
+TEST(TraceHtml, StreamedPageIsTheSame) {
+  trace_testing::TraceBuilder b = trace_testing::scenario();
+  b.string(14, "</script><!-- <b>");
+  const gort::trace::Trace t = gort::trace::parse_trace(b.bytes(), "t.bin");
+  std::FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  ASSERT_TRUE(gort::trace::write_html_page(t, "a <title>", f));
+  std::rewind(f);
+  std::string streamed;
+  char buf[65536];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) streamed.append(buf, n);
+  std::fclose(f);
+  const std::string whole = gort::trace::html_page(gort::trace::chrome_json(t), "a <title>");
+  EXPECT_EQ(streamed, whole);
+  EXPECT_EQ(count(whole, "</script"), 2u);
 }
 
 TEST(TraceHtml, EmptyTitleAndEmptyTrace) {

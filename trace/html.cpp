@@ -2,6 +2,8 @@
 // trace/viewer.cmake turns into viewer_html.cpp (a raw string) at build time.
 #include "html.h"
 
+#include "chrome.h"
+
 #include <algorithm>
 #include <string_view>
 
@@ -42,30 +44,47 @@ void append_script_json(std::string& out, std::string_view json) {
   out.append(json.substr(pos));
 }
 
-}  // namespace
-
-std::string html_page(const std::string& chrome_json, const std::string& title) {
+// One pass over the template: text(piece) for its own text and the escaped
+// title, json() where the document goes. What is filled in is never
+// searched for markers. False as soon as one of them fails.
+template <class Text, class Json>
+bool fill_template(const std::string& title, Text&& text, Json&& json) {
   const std::string_view tpl = detail::viewer_html;
   const std::string_view shown_title = title.empty() ? std::string_view("gort trace") : std::string_view(title);
-  std::string out;
-  out.reserve(tpl.size() + chrome_json.size() + chrome_json.size() / 32 + 2 * shown_title.size() * 2);
-  // One pass over the template: what is filled in is never searched for markers.
   std::size_t pos = 0;
   for (;;) {
     const std::size_t t = tpl.find(kTitleMarker, pos), j = tpl.find(kJsonMarker, pos);
     const std::size_t next = std::min(t, j);
     if (next == std::string_view::npos) break;
-    out.append(tpl.substr(pos, next - pos));
+    if (!text(tpl.substr(pos, next - pos))) return false;
     if (next == t) {
-      append_html_escaped(out, shown_title);
+      std::string escaped;
+      append_html_escaped(escaped, shown_title);
+      if (!text(escaped)) return false;
       pos = t + kTitleMarker.size();
     } else {
-      append_script_json(out, chrome_json);
+      if (!json()) return false;
       pos = j + kJsonMarker.size();
     }
   }
-  out.append(tpl.substr(pos));
+  return text(tpl.substr(pos));
+}
+
+}  // namespace
+
+std::string html_page(const std::string& chrome_json, const std::string& title) {
+  std::string out;
+  out.reserve(detail::viewer_html.size() + chrome_json.size() + chrome_json.size() / 32 + 4 * title.size());
+  fill_template(
+      title, [&](std::string_view piece) { return out.append(piece), true; },
+      [&] { return append_script_json(out, chrome_json), true; });
   return out;
+}
+
+bool write_html_page(const Trace& t, const std::string& title, std::FILE* f) {
+  return fill_template(
+      title, [&](std::string_view piece) { return std::fwrite(piece.data(), 1, piece.size(), f) == piece.size(); },
+      [&] { return write_chrome_json(t, f); });
 }
 
 }  // namespace gort::trace

@@ -4,7 +4,10 @@
 // click. No network, no server: the JSON is embedded in the page.
 #pragma once
 
+#include <cstdio>
 #include <string>
+
+#include "reader.h"
 
 namespace gort::trace {
 
@@ -14,5 +17,11 @@ namespace gort::trace {
 // as \u003c (valid JSON inside strings, where alone '<' can be), so that no
 // "</script" or "<!--" in a goroutine's name can end the block.
 std::string html_page(const std::string& chrome_json, const std::string& title);
+
+// The same page for trace t, written to f as it is made: the JSON goes
+// straight from write_chrome_json (which escapes '<' already) into the file,
+// so a big trace's page is never held in memory, nor is its JSON. False if
+// a write failed (errno says why); f stays open.
+bool write_html_page(const Trace& t, const std::string& title, std::FILE* f);
 
 }  // namespace gort::trace
