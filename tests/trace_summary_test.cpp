@@ -139,3 +139,51 @@ TEST(TraceSummary, Json) {
 }
 
 }  // namespace
+
+// A trace started mid-run: what its goroutines were doing then (GO_STATE),
+// waiting ones by reason, most first. A whole-run trace has no such section.
+TEST(TraceSummary, GoroutinesWhenTheTraceStarted) {
+  trace_testing::TraceBuilder b;
+  b.string(1, "chan receive").string(2, "sleep").string(3, "a \"quoted\" reason");
+  std::vector<trace_testing::Ev> evs;
+  std::uint64_t t = 1000, goid = 10;
+  auto state = [&](std::uint64_t st, std::uint64_t x, std::uint64_t m) {
+    evs.push_back({GORT_TRACE_EV_GO_EXISTING, t, {goid, 1, 0x1000, 0}});
+    evs.push_back({GORT_TRACE_EV_GO_STATE, t++, {goid++, st, x, m}});
+  };
+  state(GORT_TRACE_GSTATE_RUNNING, 0, 1);
+  state(GORT_TRACE_GSTATE_RUNNABLE, GORT_TRACE_NO_P, GORT_TRACE_NO_M);
+  state(GORT_TRACE_GSTATE_SYSCALL, GORT_TRACE_NO_P, 2);
+  for (std::uint64_t r : {2, 1, 2, 3}) state(GORT_TRACE_GSTATE_WAITING, r, GORT_TRACE_NO_M);
+  b.batch(0, 100, evs);
+  b.end();
+  const Summary s = summarize(parse_trace(b.bytes(), "t.bin"));
+  EXPECT_EQ(s.goroutines, 7u);
+  EXPECT_EQ(s.at_start.running, 1u);
+  EXPECT_EQ(s.at_start.runnable, 1u);
+  EXPECT_EQ(s.at_start.syscall, 1u);
+  EXPECT_EQ(s.at_start.waiting, 4u);
+  using Reasons = std::vector<std::pair<std::string, std::uint64_t>>;
+  EXPECT_EQ(s.at_start.waiting_by_reason, (Reasons{{"sleep", 2}, {"a \"quoted\" reason", 1}, {"chan receive", 1}}));
+  const std::string text = summary_text(s);
+  EXPECT_NE(text.find("\nGoroutines when the trace started\n"), std::string::npos) << text;
+  // A row: its label, spaces, its number at the line's end.
+  auto row = [&](const std::string& label) {
+    const std::size_t at = text.find("\n" + label + " ");
+    if (at == std::string::npos) return std::string("(no row)");
+    const std::size_t end = text.find('\n', at + 1);
+    const std::string line = text.substr(at + 1, end - at - 1);
+    return line.substr(line.find_last_of(' ') + 1);
+  };
+  EXPECT_EQ(row("  running"), "1") << text;
+  EXPECT_EQ(row("  waiting"), "4") << text;
+  EXPECT_EQ(row("    sleep"), "2") << text;
+  EXPECT_EQ(row("    a \"quoted\" reason"), "1") << text;
+  Json j;
+  ASSERT_NO_THROW(j = JsonParser(summary_json(s)).parse());
+  EXPECT_EQ(j["at_start"]["syscall"].num, 1);
+  ASSERT_EQ(j["at_start"]["waiting_by_reason"].arr.size(), 3u);
+  EXPECT_EQ(j["at_start"]["waiting_by_reason"].arr[1]["reason"].str, "a \"quoted\" reason");
+  // Recorded from the start: no section.
+  EXPECT_EQ(summary_text(scenario_summary()).find("when the trace started"), std::string::npos);
+}

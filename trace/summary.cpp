@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <unordered_map>
 
 #include "gort/inspect/json.h"
@@ -200,6 +201,7 @@ Summary summarize(const Trace& t) {
   }
   std::sort(s.procs.begin(), s.procs.end(), [](const ProcTime& a, const ProcTime& b) { return a.p < b.p; });
 
+  std::map<std::string, std::uint64_t> waiting;  // GO_STATE: wait reason -> goroutines
   for (const Event& e : t.events) {
     switch (e.type) {
       case GORT_TRACE_EV_GO_PREEMPT:
@@ -217,9 +219,24 @@ Summary summarize(const Trace& t) {
         break;
       case GORT_TRACE_EV_PROC_HANDOFF: s.handoffs++; break;
       case GORT_TRACE_EV_GO_BLOCKED: s.blocked_retakes++; break;
+      case GORT_TRACE_EV_GO_STATE:
+        switch (e.arg(1)) {
+          case GORT_TRACE_GSTATE_RUNNING: s.at_start.running++; break;
+          case GORT_TRACE_GSTATE_RUNNABLE: s.at_start.runnable++; break;
+          case GORT_TRACE_GSTATE_SYSCALL: s.at_start.syscall++; break;
+          case GORT_TRACE_GSTATE_WAITING:
+            s.at_start.waiting++;
+            waiting[t.str(e.arg(2))]++;
+            break;
+          default: break;
+        }
+        break;
       default: break;
     }
   }
+  s.at_start.waiting_by_reason.assign(waiting.begin(), waiting.end());
+  std::stable_sort(s.at_start.waiting_by_reason.begin(), s.at_start.waiting_by_reason.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
   return s;
 }
 
@@ -230,6 +247,16 @@ std::string summary_text(const Summary& s) {
                 {"events", std::to_string(s.events) + (s.lost ? " (" + std::to_string(s.lost) + " lost)" : "")},
                 {"goroutines", std::to_string(s.goroutines)},
                 {"Ps", std::to_string(s.procs.size())}});
+
+  if (const StartStates& a = s.at_start; a.total() > 0) {
+    out += "\nGoroutines when the trace started\n";
+    std::vector<std::vector<std::string>> rows = {{"running", std::to_string(a.running)},
+                                                  {"runnable", std::to_string(a.runnable)},
+                                                  {"in syscall", std::to_string(a.syscall)},
+                                                  {"waiting", std::to_string(a.waiting)}};
+    for (const auto& [reason, n] : a.waiting_by_reason) rows.push_back({"  " + reason, std::to_string(n)});
+    out += table(rows);
+  }
 
   out += "\nScheduling latency (runnable until running)\n";
   std::vector<std::vector<std::string>> rows = {{"", "count", "median", "p99", "max"}, latency_row("all", s.latency)};
@@ -309,6 +336,12 @@ std::string summary_json(const Summary& s) {
   j.begin_object("stw").field("count", s.stw_count).field("total_ns", s.stw_total);
   j.field("longest_ns", s.stw_longest).field("longest_reason", s.stw_longest_reason);
   j.field("longest_at_ns", s.stw_longest_at).end_object();
+  j.begin_object("at_start").field("running", s.at_start.running).field("runnable", s.at_start.runnable);
+  // Wait reasons come from the file: values, never keys (keys are written unescaped).
+  j.field("syscall", s.at_start.syscall).field("waiting", s.at_start.waiting).begin_array("waiting_by_reason");
+  for (const auto& [reason, n] : s.at_start.waiting_by_reason)
+    j.begin_object().field("reason", reason).field("goroutines", n).end_object();
+  j.end_array().end_object();
   j.begin_array("warnings");
   for (const std::string& w : s.warnings) j.value(w);
   j.end_array();

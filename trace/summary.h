@@ -1,10 +1,12 @@
 // The numbers Go's trace tool tabulates, from one trace: scheduling
 // latency (runnable until running), where each P's time went, preemptions,
-// steals, hand-offs, blocked-thread retakes and stop-the-world pauses.
+// steals, hand-offs, blocked-thread retakes and stop-the-world pauses; and,
+// for a trace started mid-run, what the goroutines were doing then.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "reader.h"
@@ -30,6 +32,14 @@ struct ProcTime {
   std::uint64_t slices = 0;  // goroutine runs
 };
 
+// A trace started while the program ran (GO_STATE): what its goroutines
+// were doing then. Empty for a trace recorded from the program's start.
+struct StartStates {
+  std::uint64_t running = 0, runnable = 0, syscall = 0, waiting = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> waiting_by_reason;  // most first, then by name
+  std::uint64_t total() const { return running + runnable + syscall + waiting; }
+};
+
 struct Summary {
   std::string name;
   std::int64_t duration = 0;  // ns
@@ -49,6 +59,7 @@ struct Summary {
   std::uint64_t stw_count = 0;
   std::int64_t stw_total = 0, stw_longest = 0, stw_longest_at = 0;  // ns
   std::string stw_longest_reason;
+  StartStates at_start;
   std::vector<std::string> warnings;
 };
 
