@@ -60,7 +60,7 @@ std::atomic<int> writer_threads{0};
 namespace {
 
 constexpr std::size_t kBufBytes = 64 * 1024;
-constexpr std::size_t kMaxEventBytes = 1 + 10 * 5;  // type, delta, at most 4 arguments (GORT_TRACE_NARGS)
+constexpr std::size_t kMaxEventBytes = 1 + 10 * 5;  // type, delta, at most 4 arguments
 // Buffers queued for the writer beyond this (64 MiB) are dropped and
 // counted in END as lost: a writer that cannot keep up must not eat memory.
 constexpr int kMaxQueued = 1024;
