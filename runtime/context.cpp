@@ -86,9 +86,7 @@ void acquirem() {
   if (M* mp = getm()) locks_inc(mp);
 }
 void releasem() {
-  if (M* mp = getm()) {
-    if (--mp->locks == 0) releasem_rearm(mp);
-  }
+  if (M* mp = getm()) releasem(mp);
 }
 
 // On g0: run gp until it switches back with mcall. Returns what the mcall

@@ -27,8 +27,6 @@
 
 namespace gort::rt {
 
-std::uint32_t readgstatus(G* gp) { return gp->atomicstatus.load(std::memory_order_acquire); }
-
 // Every status transition is made by the one party that owns the G at that
 // moment (the M running it, the waker that took it off a wait queue under a
 // lock, the code that took it off a run queue), so a checked store suffices;
@@ -572,10 +570,10 @@ void gosched() {
     // In the trace as what it stands for: yielded, and picked again.
     GORT_TRACE(GORT_TRACE_EV_GO_SCHED, gp->goid);
     GORT_TRACE(GORT_TRACE_EV_GO_START, gp->goid, pp->id);
-    releasem();
+    releasem(mp);
     return;
   }
-  releasem();
+  releasem(mp);
   mcall(gosched_m);
 }
 }  // namespace gort

@@ -461,6 +461,11 @@ inline void releasem_rearm(M* mp) {
     gp->stackguard0.store(kStackPreempt, std::memory_order_relaxed);
 }
 
+// releasem for the M the caller holds (no switch since acquirem): no TLS read.
+inline void releasem(M* mp) {
+  if (--mp->locks == 0) releasem_rearm(mp);
+}
+
 void gopark(UnlockFnPtr unlockf, void* lock, WaitReason reason);
 void goparkunlock(Lock* lock, WaitReason reason);
 void goready(G* gp);
@@ -480,7 +485,7 @@ G* gopreempt_async_m(G* gp);  // the asyncPreempt trampoline did
 bool work_waiting(P* pp, std::int64_t now);  // mcall: gp to the global queue (Go's goschedImpl)
 G* current_user_g(const char* what);  // the calling G; fatal off a goroutine or inside gort::syscall
 
-std::uint32_t readgstatus(G* gp);
+inline std::uint32_t readgstatus(G* gp) { return gp->atomicstatus.load(std::memory_order_acquire); }
 void casgstatus(G* gp, std::uint32_t oldval, std::uint32_t newval);
 
 // runq.cpp
