@@ -24,6 +24,12 @@ std::int64_t nanotime() noexcept {
   return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+std::int64_t nanotime_coarse() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 namespace {
 
 bool before(const Timer* a, const Timer* b) { return a->when < b->when; }

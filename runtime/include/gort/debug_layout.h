@@ -60,7 +60,8 @@ struct gort_debug_descriptor {
    * of every goroutine (a G whose gobuf.pc is there has not run yet). */
   uint64_t asyncpreempt_begin, asyncpreempt_end, gostart;
   /* CLOCK_MONOTONIC is the runtime's clock (nanotime): g.waitsince and
-   * sched.starttime are in it, so an inspector can age them. */
+   * sched.starttime are in it, so an inspector can age them (waitsince is
+   * read from CLOCK_MONOTONIC_COARSE: up to one kernel tick early). */
 
   /* A parked G's switch frame: gobuf.sp points at what gort_swapctx pushed.
    * Offsets from gobuf.sp of each saved register; the G's sp before the
