@@ -162,7 +162,10 @@ TEST(TraceRecord, GoroutinesAliveAtTheStartAreInTheTrace) {
     return waiter != 0 && gort::debug::schedtrace(true).find("G" + std::to_string(waiter) + ": status=4(chan receive)") !=
                               std::string::npos;
   };
-  while (!spinning || !parked()) gort::gosched();
+  // Main waits parked, not with gosched: a yield through the global queue
+  // would be work waiting for the spinner's P, and sysmon would preempt the
+  // spinner (it must be running when the trace starts).
+  while (!spinning || !parked()) gort::sleep_for(100us);
   gort::trace_start(path);
   for (int i = 0; i < 10; ++i) gort::gosched();
   stop = true;
@@ -203,6 +206,54 @@ TEST(TraceRecord, GoroutinesAliveAtTheStartAreInTheTrace) {
   const tr::NameTable names = tr::goroutine_name_table(t);
   EXPECT_NE(names.function(sp), "");
   EXPECT_NE(names.function(wt), "");
+  ::unlink(path.c_str());
+}
+
+// Traces started and stopped again and again while goroutines come and go
+// (dead Gs reused, so the walk over allgs meets Gs being made and ending)
+// and two ping-pong: every one is complete and valid, its goroutines alive
+// at the start included.
+TEST(TraceRecord, StartedAgainAndAgainWhileGoroutinesComeAndGo) {
+  constexpr int kTraces = 20;
+  std::atomic<bool> stop{false};
+  gort::WaitGroup wg;
+  auto ping = gort::make_chan<int>(), pong = gort::make_chan<int>();
+  wg.add(3);
+  gort::go([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      gort::WaitGroup inner;
+      for (int i = 0; i < 8; ++i) {
+        inner.add(1);
+        gort::go([&inner] { inner.done(); });
+      }
+      inner.wait();
+    }
+    wg.done();
+  });
+  gort::go([&] {
+    for (int i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+      ping.send(i);
+      pong.recv();
+    }
+    ping.close();
+    wg.done();
+  });
+  gort::go([&] {
+    for (int v : ping) pong.send(v);
+    wg.done();
+  });
+  const std::string path = temp_trace("again");
+  for (int i = 0; i < kTraces; ++i) {
+    gort::trace_start(path);
+    for (int k = 0; k < 20; ++k) gort::gosched();
+    ASSERT_TRUE(gort::trace_stop());
+    tr::Trace t = tr::read_trace(path);
+    trace_testing::expect_complete_and_valid(t);
+    EXPECT_GE(count(t, GORT_TRACE_EV_GO_STATE), 3u) << "trace " << i;  // main and the ping-pong pair at least
+    if (HasFailure()) break;
+  }
+  stop = true;
+  wg.wait();
   ::unlink(path.c_str());
 }
 
