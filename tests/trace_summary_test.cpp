@@ -83,6 +83,36 @@ TEST(TraceSummary, SchedulerCounts) {
   EXPECT_EQ(s.stw_longest, 200);
   EXPECT_EQ(s.stw_longest_reason, "gomaxprocs");
   EXPECT_EQ(s.stw_longest_at, 1400);
+  // sysmon asked G8 at 1650, its slice ended by signal at 1700.
+  EXPECT_EQ(s.preempt_delay.count, 1u);
+  EXPECT_EQ(s.preempt_delay.median, 50);
+}
+
+// Request to preempted: from the first request of a slice (retries do not
+// restart it) to its GO_PREEMPT; a request whose G stopped otherwise (it
+// parked) counts for nothing, nor does it carry over to the next slice.
+TEST(TraceSummary, PreemptionDelay) {
+  trace_testing::TraceBuilder b;
+  b.string(1, "chan receive");
+  b.batch(0, 100, {{GORT_TRACE_EV_GO_START, 1000, {5, 0}},
+                   {GORT_TRACE_EV_GO_PREEMPT, 1400, {5, GORT_TRACE_PREEMPT_ASYNC, 400}},
+                   {GORT_TRACE_EV_GO_START, 1500, {5, 0}},
+                   {GORT_TRACE_EV_GO_PARK, 1700, {5, 1}},
+                   {GORT_TRACE_EV_GO_START, 1800, {6, 0}},
+                   {GORT_TRACE_EV_GO_PREEMPT, 2000, {6, GORT_TRACE_PREEMPT_COOP, 200}}});
+  b.batch(1, 101, {{GORT_TRACE_EV_PREEMPT_REQ, 1100, {5, 0, GORT_TRACE_PREEMPT_ASYNC}},
+                   {GORT_TRACE_EV_PREEMPT_REQ, 1200, {5, 0, GORT_TRACE_PREEMPT_ASYNC}},
+                   {GORT_TRACE_EV_PREEMPT_REQ, 1600, {5, 0, GORT_TRACE_PREEMPT_ASYNC}},
+                   {GORT_TRACE_EV_PREEMPT_REQ, 1950, {6, 0, GORT_TRACE_PREEMPT_COOP}}});
+  b.end();
+  const Summary s = summarize(parse_trace(b.bytes(), "t.bin"));
+  EXPECT_EQ(s.preempt_delay.count, 2u);
+  EXPECT_EQ(s.preempt_delay.max, 300);  // G5: 1100 -> 1400; G6: 1950 -> 2000
+  EXPECT_EQ(s.preempt_delay.total, 350);
+  Json j;
+  ASSERT_NO_THROW(j = JsonParser(summary_json(s)).parse());
+  EXPECT_EQ(j["preemption_delay"]["count"].num, 2);
+  EXPECT_NE(summary_text(s).find("request to preempted"), std::string::npos);
 }
 
 // Running time inside a stop-the-world pause counts as stopped, not twice.

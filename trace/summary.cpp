@@ -202,17 +202,37 @@ Summary summarize(const Trace& t) {
   std::sort(s.procs.begin(), s.procs.end(), [](const ProcTime& a, const ProcTime& b) { return a.p < b.p; });
 
   std::map<std::string, std::uint64_t> waiting;  // GO_STATE: wait reason -> goroutines
+  std::unordered_map<std::uint64_t, std::int64_t> asked;  // goid -> its slice's first PREEMPT_REQ
+  std::vector<std::int64_t> preempt_delays;
   for (const Event& e : t.events) {
     switch (e.type) {
       case GORT_TRACE_EV_GO_PREEMPT:
         (e.arg(1) == GORT_TRACE_PREEMPT_ASYNC ? s.preempt_async : s.preempt_coop)++;
+        if (auto it = asked.find(e.arg(0)); it != asked.end()) {
+          preempt_delays.push_back(e.ts - it->second);
+          asked.erase(it);
+        }
         break;
       case GORT_TRACE_EV_PREEMPT_REQ:
         (e.arg(2) == GORT_TRACE_PREEMPT_ASYNC ? s.preempt_req_async : s.preempt_req_coop)++;
+        asked.try_emplace(e.arg(0), e.ts);
         break;
-      case GORT_TRACE_EV_GO_SCHED: s.gosched++; break;
-      case GORT_TRACE_EV_GO_PARK: s.parks++; break;
-      case GORT_TRACE_EV_GO_SYSCALL: s.syscalls++; break;
+      case GORT_TRACE_EV_GO_START:  // a new slice: a request still open was for an earlier one
+      case GORT_TRACE_EV_GO_END:
+        asked.erase(e.arg(0));
+        break;
+      case GORT_TRACE_EV_GO_SCHED:
+        s.gosched++;
+        asked.erase(e.arg(0));
+        break;
+      case GORT_TRACE_EV_GO_PARK:
+        s.parks++;
+        asked.erase(e.arg(0));
+        break;
+      case GORT_TRACE_EV_GO_SYSCALL:
+        s.syscalls++;
+        asked.erase(e.arg(0));
+        break;
       case GORT_TRACE_EV_STEAL:
         s.steals++;
         s.stolen = sat_add(s.stolen, e.arg(1));
@@ -234,6 +254,7 @@ Summary summarize(const Trace& t) {
       default: break;
     }
   }
+  s.preempt_delay = stats(preempt_delays);
   s.at_start.waiting_by_reason.assign(waiting.begin(), waiting.end());
   std::stable_sort(s.at_start.waiting_by_reason.begin(), s.at_start.waiting_by_reason.end(),
                    [](const auto& a, const auto& b) { return a.second > b.second; });
@@ -288,6 +309,9 @@ std::string summary_text(const Summary& s) {
       {"preemption requests", std::to_string(s.preempt_req_coop + s.preempt_req_async) + " (" +
                                   std::to_string(s.preempt_req_coop) + " coop, " + std::to_string(s.preempt_req_async) +
                                   " async)"},
+      {"request to preempted", s.preempt_delay.count ? "median " + fmt_dur(s.preempt_delay.median) + ", p99 " +
+                                                          fmt_dur(s.preempt_delay.p99) + ", max " + fmt_dur(s.preempt_delay.max)
+                                                    : "-"},
       {"gosched", std::to_string(s.gosched)},
       {"parks", std::to_string(s.parks)},
       {"syscalls", std::to_string(s.syscalls)},
@@ -330,6 +354,7 @@ std::string summary_json(const Summary& s) {
   j.end_array();
   j.begin_object("preemptions").field("coop", s.preempt_coop).field("async", s.preempt_async).end_object();
   j.begin_object("preemption_requests").field("coop", s.preempt_req_coop).field("async", s.preempt_req_async).end_object();
+  latency_json(j, "preemption_delay", s.preempt_delay);
   j.field("gosched", s.gosched).field("parks", s.parks).field("syscalls", s.syscalls);
   j.begin_object("steals").field("events", s.steals).field("goroutines", s.stolen).end_object();
   j.field("handoffs", s.handoffs).field("blocked_retakes", s.blocked_retakes);

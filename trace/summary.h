@@ -52,6 +52,10 @@ struct Summary {
   std::vector<ProcTime> procs;
   std::uint64_t preempt_coop = 0, preempt_async = 0;          // GO_PREEMPT by kind
   std::uint64_t preempt_req_coop = 0, preempt_req_async = 0;  // PREEMPT_REQ by kind
+  // From sysmon's first request to the GO_PREEMPT that ended that slice
+  // (signal delivery and the trampoline, or the next yield point, and any
+  // retries); requests whose G stopped otherwise first are not counted.
+  LatencyStats preempt_delay;
   std::uint64_t gosched = 0, parks = 0, syscalls = 0;
   std::uint64_t steals = 0, stolen = 0;  // STEAL events, goroutines they moved
   std::uint64_t handoffs = 0;            // PROC_HANDOFF
