@@ -218,16 +218,16 @@ __attribute__((noinline)) void newproc_end(FnSlot* slot) {
   P* pp = mp ? mp->p : nullptr;  // nullptr in a system call, implicit ones too: the global queue
   makectx(newg);
   G* parent = mp ? mp->curg : nullptr;
-  newg->parentgoid = parent ? parent->goid : 0;
+  newg->parentgoid = parent ? static_cast<std::int64_t>(parent->goid) : 0;
   newg->gopc = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
   newg->startpc = reinterpret_cast<std::uintptr_t>(slot->invoke);
+  newg->fnword = *reinterpret_cast<const std::uint64_t*>(newg->fn.buf);
   newg->goid = newgoid(pp);
   newg->waitsince = 0;
   newg->stackguard0.store(newg->stack.lo + kStackGuard, std::memory_order_relaxed);
   gcount_add(pp, 1);
   casgstatus(newg, Gdead, Grunnable);
-  GORT_TRACE(GORT_TRACE_EV_GO_CREATE, newg->goid, newg->parentgoid, newg->startpc,
-             *reinterpret_cast<const std::uint64_t*>(newg->fn.buf));
+  GORT_TRACE(GORT_TRACE_EV_GO_CREATE, newg->goid, newg->parentgoid, newg->startpc, newg->fnword);
   if (pp) {
     runqput(pp, newg, true);
     if (sched.mainstarted.load(std::memory_order_relaxed)) wakep();

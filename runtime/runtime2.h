@@ -163,13 +163,17 @@ struct G {
   Racy<std::uintptr_t> syscallsp;
   Racy<std::uintptr_t> syscallpc;
   bool guarded;       // the stack has a guard page below stack.lo
-  std::int64_t goid;
-  std::int64_t parentgoid;
+  // goid, parentgoid, startpc, fnword: written by newproc (a dead G is
+  // reused) and read by threads that walk allgs meanwhile (the trace's
+  // start, schedtrace), which re-read goid to see a reuse.
+  Racy<std::int64_t> goid;
+  Racy<std::int64_t> parentgoid;
   Racy<M*> m;         // the M running it, or nullptr
   Racy<M*> lockedm;   // lock_os_thread: the only M that may run this G (M.lockedg points back)
   G* schedlink;       // next G on a run or free list
   std::int64_t waitsince;  // nanotime_coarse() when it parked (the dump's ", N minutes"), 0 if not waiting
-  std::uintptr_t startpc;  // the start function (the invoke thunk of its callable)
+  Racy<std::uintptr_t> startpc;  // the start function (the invoke thunk of its callable)
+  Racy<std::uint64_t> fnword;     // the callable's first word (the function, for a function pointer)
   std::uintptr_t gopc;     // where go() was called
   void* param;             // passed by the waker (sema: ticket)
   Timer* timer;            // the sleep timer, made on first use

@@ -435,11 +435,17 @@ namespace {
 // it), so a state read here may be stale by the time it is recorded: each
 // GO_STATE is timestamped after its G is read, and the reader takes it only
 // if no earlier event names that G (trace_format.h).
+//
+// A G may also end, and its G be reused by newproc, while it is read: the
+// fields read are atomics, and a G whose goid changed meanwhile, or that is
+// dead by the end, is left out (a seqlock's reader, with goid as the
+// sequence; a new goroutine's own GO_CREATE names it).
 void record_existing() {
   const std::size_t n = allgs.len.load(std::memory_order_acquire);
   G** gs = allgs.ptr.load(std::memory_order_acquire);
   for (std::size_t i = 0; i < n; ++i) {
     G* gp = gs[i];
+    const std::int64_t goid = gp->goid;
     std::uint64_t state, x = GORT_TRACE_NO_P, m = GORT_TRACE_NO_M;
     switch (readgstatus(gp)) {
       case Grunnable:
@@ -468,10 +474,15 @@ void record_existing() {
       default:  // Gidle, Gdead: not a goroutine now
         continue;
     }
-    if (gp->goid == 0) continue;
-    emit(GORT_TRACE_EV_GO_EXISTING, gp->goid, gp->parentgoid, gp->startpc,
-         *reinterpret_cast<const std::uint64_t*>(gp->fn.buf));
-    emit(GORT_TRACE_EV_GO_STATE, gp->goid, state, x, m);
+    const std::int64_t parent = gp->parentgoid;
+    const std::uintptr_t startpc = gp->startpc;
+    const std::uint64_t fnword = gp->fnword;
+    // The reads above before the checks below: x86 keeps loads in order,
+    // so a compiler barrier does (TSan supports no thread fence).
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (goid == 0 || gp->goid != goid || readgstatus(gp) == Gdead) continue;
+    emit(GORT_TRACE_EV_GO_EXISTING, goid, parent, startpc, fnword);
+    emit(GORT_TRACE_EV_GO_STATE, goid, state, x, m);
   }
 }
 }  // namespace
