@@ -123,6 +123,35 @@ void latency_json(JsonWriter& j, const char* key, const LatencyStats& s) {
   j.end_object();
 }
 
+// Request to preempted: from the first PREEMPT_REQ of a goroutine's slice
+// to the GO_PREEMPT that ends it. A slice that ends otherwise (or a new one)
+// drops the request.
+std::vector<std::int64_t> preemption_delays(const Trace& t) {
+  std::unordered_map<std::uint64_t, std::int64_t> asked;  // goid -> its slice's first request
+  std::vector<std::int64_t> out;
+  for (const Event& e : t.events) {
+    switch (e.type) {
+      case GORT_TRACE_EV_PREEMPT_REQ:
+        asked.try_emplace(e.arg(0), e.ts);
+        break;
+      case GORT_TRACE_EV_GO_PREEMPT:
+        if (auto it = asked.find(e.arg(0)); it != asked.end()) out.push_back(e.ts - it->second);
+        [[fallthrough]];
+      case GORT_TRACE_EV_GO_START:
+      case GORT_TRACE_EV_GO_END:
+      case GORT_TRACE_EV_GO_SCHED:
+      case GORT_TRACE_EV_GO_PARK:
+      case GORT_TRACE_EV_GO_SYSCALL:
+      case GORT_TRACE_EV_GO_BLOCKED:
+        asked.erase(e.arg(0));
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 const char* runnable_cause_name(int cause) {
@@ -202,37 +231,17 @@ Summary summarize(const Trace& t) {
   std::sort(s.procs.begin(), s.procs.end(), [](const ProcTime& a, const ProcTime& b) { return a.p < b.p; });
 
   std::map<std::string, std::uint64_t> waiting;  // GO_STATE: wait reason -> goroutines
-  std::unordered_map<std::uint64_t, std::int64_t> asked;  // goid -> its slice's first PREEMPT_REQ
-  std::vector<std::int64_t> preempt_delays;
   for (const Event& e : t.events) {
     switch (e.type) {
       case GORT_TRACE_EV_GO_PREEMPT:
         (e.arg(1) == GORT_TRACE_PREEMPT_ASYNC ? s.preempt_async : s.preempt_coop)++;
-        if (auto it = asked.find(e.arg(0)); it != asked.end()) {
-          preempt_delays.push_back(e.ts - it->second);
-          asked.erase(it);
-        }
         break;
       case GORT_TRACE_EV_PREEMPT_REQ:
         (e.arg(2) == GORT_TRACE_PREEMPT_ASYNC ? s.preempt_req_async : s.preempt_req_coop)++;
-        asked.try_emplace(e.arg(0), e.ts);
         break;
-      case GORT_TRACE_EV_GO_START:  // a new slice: a request still open was for an earlier one
-      case GORT_TRACE_EV_GO_END:
-        asked.erase(e.arg(0));
-        break;
-      case GORT_TRACE_EV_GO_SCHED:
-        s.gosched++;
-        asked.erase(e.arg(0));
-        break;
-      case GORT_TRACE_EV_GO_PARK:
-        s.parks++;
-        asked.erase(e.arg(0));
-        break;
-      case GORT_TRACE_EV_GO_SYSCALL:
-        s.syscalls++;
-        asked.erase(e.arg(0));
-        break;
+      case GORT_TRACE_EV_GO_SCHED: s.gosched++; break;
+      case GORT_TRACE_EV_GO_PARK: s.parks++; break;
+      case GORT_TRACE_EV_GO_SYSCALL: s.syscalls++; break;
       case GORT_TRACE_EV_STEAL:
         s.steals++;
         s.stolen = sat_add(s.stolen, e.arg(1));
@@ -254,7 +263,8 @@ Summary summarize(const Trace& t) {
       default: break;
     }
   }
-  s.preempt_delay = stats(preempt_delays);
+  std::vector<std::int64_t> delays = preemption_delays(t);
+  s.preempt_delay = stats(delays);
   s.at_start.waiting_by_reason.assign(waiting.begin(), waiting.end());
   std::stable_sort(s.at_start.waiting_by_reason.begin(), s.at_start.waiting_by_reason.end(),
                    [](const auto& a, const auto& b) { return a.second > b.second; });
