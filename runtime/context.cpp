@@ -7,7 +7,7 @@
 // by run_g, which switches from g0 to the G's saved context.
 //
 // Three things must travel with a switch besides registers:
-//  - the current G pointer (thread-local tls_g),
+//  - the current G pointer (thread-local gort_tls_g),
 //  - the C++ exception state (__cxa_get_globals: caught exceptions and the
 //    uncaught count are per thread, but belong to the G),
 //  - the sanitizers' idea of the current stack (ASan fake stacks, TSan fibers).
@@ -24,11 +24,6 @@ extern "C" void gort_systemstack_switch(void (*fn)(void*), void* arg, std::uintp
 namespace gort::rt {
 
 namespace {
-// initial-exec: the runtime is a static library linked into the program, so
-// its TLS sits at a fixed offset from %fs and needs no __tls_get_addr call
-// (the default for -fPIC code), which would cost more than a context switch.
-__attribute__((tls_model("initial-exec"))) thread_local G* tls_g = nullptr;
-__attribute__((tls_model("initial-exec"))) thread_local M* tls_m = nullptr;
 const std::uintptr_t kNoGuard = 0;  // off a goroutine: no sp is below it, a yield point never fires
 
 // Swap the thread's C++ exception globals with the ones stored in gp. Done
@@ -42,27 +37,19 @@ void swap_eh(M* mp, G* gp) {
 }
 }  // namespace
 
-// noipa keeps GCC from deducing that these are pure and merging two calls
-// across a switch (a G may resume on another thread); clang never does that
-// for functions it cannot see into, and noinline keeps it from seeing.
-#if defined(__clang__)
-#define GORT_NOIPA __attribute__((noinline))
-#else
-#define GORT_NOIPA __attribute__((noipa))
-#endif
-
-GORT_NOIPA G* getg() {
-  asm volatile("" ::: "memory");
-  return tls_g;
-}
-GORT_NOIPA M* getm() {
-  asm volatile("" ::: "memory");
-  return tls_m;
-}
 }  // namespace gort::rt
 
+// The current G and M (getg and getm in runtime2.h read them in asm).
+// initial-exec: the runtime is a static library linked into the program, so
+// its TLS sits at a fixed offset from %fs and needs no __tls_get_addr call
+// (the default for -fPIC code), which would cost more than a context switch.
+extern "C" {
+__attribute__((tls_model("initial-exec"))) thread_local gort::rt::G* gort_tls_g = nullptr;
+__attribute__((tls_model("initial-exec"))) thread_local gort::rt::M* gort_tls_m = nullptr;
+}
+
 // What GORT_YIELD_POINT reads (gort/preempt.h): the running G's stackguard0,
-// or kNoGuard. Kept in step with tls_g by setg and run_g. extern "C" and
+// or kNoGuard. Kept in step with gort_tls_g by setg and run_g. extern "C" and
 // initial-exec because the yield point's inline asm names it.
 extern "C" {
 __attribute__((tls_model("initial-exec"))) thread_local const std::uintptr_t* gort_tls_stackguard = &gort::rt::kNoGuard;
@@ -76,10 +63,18 @@ inline const std::uintptr_t* guard_of(G* gp) {
   return gp ? reinterpret_cast<const std::uintptr_t*>(&gp->stackguard0) : &kNoGuard;
 }
 
-GORT_NOIPA void setg(G* gp) {
-  tls_g = gp;
+// Not inlined: a caller that switches goroutines after it must not be left
+// holding the TLS addresses it wrote through (noipa: nor may GCC deduce
+// what it does; clang never does that for a function it cannot see into).
+#if defined(__clang__)
+__attribute__((noinline))
+#else
+__attribute__((noipa))
+#endif
+void setg(G* gp) {
+  gort_tls_g = gp;
   gort_tls_stackguard = guard_of(gp);
-  tls_m = gp ? static_cast<M*>(gp->m) : nullptr;
+  gort_tls_m = gp ? static_cast<M*>(gp->m) : nullptr;
 }
 
 void acquirem() {
@@ -94,12 +89,12 @@ void releasem() {
 // g0 never changes threads, so run_g may write the thread-locals directly.
 G* run_g(M* mp, G* gp) {
   swap_eh(mp, gp);
-  tls_g = gp;
+  gort_tls_g = gp;
   gort_tls_stackguard = guard_of(gp);
   san::switch_to(&mp->g0->asan_fake_stack, gp, /*leaving_for_good=*/false);
   gort_swapctx(&mp->g0->sched, &gp->sched);
   san::switched_back(mp->g0->asan_fake_stack);
-  tls_g = mp->g0;
+  gort_tls_g = mp->g0;
   gort_tls_stackguard = &kNoGuard;
   swap_eh(mp, gp);
   G* from = gp;  // the G that called mcall is the one that ran

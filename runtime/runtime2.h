@@ -386,11 +386,28 @@ void gcount_add(P* pp, int delta);
 
 // --- the current G and M -------------------------------------------------
 // The runtime never caches a TLS address across a switch: a G may resume on
-// another thread. These are the only readers of the thread-local state and
-// are compiled so that the compiler cannot merge two calls (noinline, and no
-// interprocedural "this is pure" deduction).
-G* getg();
-M* getm();
+// another thread. getg and getm are the only readers of the thread-local
+// state, each a load through %fs in a volatile asm: the compiler can neither
+// merge two of them nor keep the variable's address (%fs base + offset, which
+// it may otherwise compute once per function) across a switch. The "memory"
+// clobber orders them with the loads and stores around them, as the calls
+// they replaced did. Written by setg and run_g (context.cpp).
+}  // namespace gort::rt
+extern "C" {
+extern __attribute__((tls_model("initial-exec"))) thread_local gort::rt::G* gort_tls_g;
+extern __attribute__((tls_model("initial-exec"))) thread_local gort::rt::M* gort_tls_m;
+}
+namespace gort::rt {
+inline G* getg() {
+  G* gp;
+  asm volatile("movq gort_tls_g@gottpoff(%%rip), %0\n\tmovq %%fs:(%0), %0" : "=r"(gp) : : "memory");
+  return gp;
+}
+inline M* getm() {
+  M* mp;
+  asm volatile("movq gort_tls_m@gottpoff(%%rip), %0\n\tmovq %%fs:(%0), %0" : "=r"(mp) : : "memory");
+  return mp;
+}
 void setg(G* gp);
 
 // --- proc.cpp ------------------------------------------------------------
