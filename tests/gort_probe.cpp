@@ -279,12 +279,14 @@ int main(int argc, char** argv) {
   }
   if (cmd == "sigquit-spin") {
     return gort::run([] {
-      static std::atomic<bool> stop{false};
       auto spinning = gort::make_chan<int>(1);
       gort::go([spinning] {
         spinning.send(1);  // buffered: does not block
-        while (!stop.load(std::memory_order_relaxed)) {
-        }
+        // Forever, and the compiler must see that it is: a loop without
+        // side effects is one it may assume ends (clang 14 removed one that
+        // read a flag nothing ever set, and the goroutine returned). The
+        // empty volatile asm is a side effect, and no call.
+        for (;;) asm volatile("");
       });
       spinning.recv();
       std::printf("ready\n");
