@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "child_env.h"
+#include "command_testing.h"
 #include "test_util.h"
 
 extern char** environ;
@@ -39,23 +40,6 @@ struct ChildResult {
   std::string out;
   std::string err;
 };
-
-namespace detail {
-
-inline std::string slurp(int fd) {
-  std::string s;
-  if (lseek(fd, 0, SEEK_SET) < 0) throw std::runtime_error(std::string("lseek: ") + std::strerror(errno));
-  char buf[4096];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    s.append(buf, static_cast<std::size_t>(n));
-  }
-  return s;
-}
-
-}  // namespace detail
 
 // Runs argv[0] with argv. The child's environment is ours with the runtime's
 // variables (GOMAXPROCS, GORTDEBUG, GOTRACEBACK) removed, then `env` applied:
@@ -101,8 +85,8 @@ inline ChildResult run_child(const std::vector<std::string>& argv,
   g_child_pid.store(0);
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) r.term_signal = WTERMSIG(status);
-  r.out = detail::slurp(out);
-  r.err = detail::slurp(err);
+  r.out = command_testing::slurp_fd(out);
+  r.err = command_testing::slurp_fd(err);
   close(out);
   close(err);
   return r;

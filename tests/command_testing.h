@@ -11,6 +11,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,7 @@ struct Result {
   std::string out, err;
 };
 
+// Everything in fd, from its start (a memfd or a file written through it).
 inline std::string slurp_fd(int fd) {
   std::string s;
   lseek(fd, 0, SEEK_SET);
@@ -30,6 +33,12 @@ inline std::string slurp_fd(int fd) {
   for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR);)
     if (n > 0) s.append(buf, static_cast<std::size_t>(n));
   return s;
+}
+
+// A file's bytes ("" if it cannot be read).
+inline std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
 // Starts argv[0] (searched in PATH) with stdout and stderr in memfds, which

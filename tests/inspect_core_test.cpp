@@ -44,13 +44,6 @@ using inspect_testing::TempDir;
 
 constexpr std::uint64_t kPage = 4096;
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 std::string real_path(const std::string& path) {
   char buf[PATH_MAX];
   return ::realpath(path.c_str(), buf) ? std::string(buf) : path;
@@ -101,7 +94,7 @@ struct ProcMapping {
 
 std::vector<ProcMapping> proc_maps(pid_t pid) {
   std::vector<ProcMapping> out;
-  std::istringstream in(slurp("/proc/" + std::to_string(pid) + "/maps"));
+  std::istringstream in(command_testing::read_file("/proc/" + std::to_string(pid) + "/maps"));
   std::string line;
   while (std::getline(in, line)) {
     unsigned long long start = 0, end = 0, off = 0;
@@ -292,7 +285,7 @@ void expect_entry_code_from_file(gi::Target& t, std::uint64_t entry, const ElfFa
   for (const GElf_Phdr& ph : exe.loads)
     if (exe.entry >= ph.p_vaddr && exe.entry < ph.p_vaddr + ph.p_filesz) text = &ph;
   ASSERT_NE(text, nullptr);
-  std::string file = slurp(path);
+  std::string file = command_testing::read_file(path);
   const std::uint64_t off = text->p_offset + (exe.entry - text->p_vaddr);
   ASSERT_LE(off + 64, file.size());
   char code[64];
@@ -454,7 +447,7 @@ TEST_F(CatCore, MappingsAreTheProcessMappings) {
 // load bias from the auxiliary vector.
 TEST_F(CatCore, ReadsTextWithoutNtFile) {
   SKIP_OR_FAIL(c_);
-  std::string bytes = slurp(c_.core);
+  std::string bytes = command_testing::read_file(c_.core);
   bool patched = false;
   {
     int fd = ::open(c_.core.c_str(), O_RDONLY | O_CLOEXEC);
@@ -503,7 +496,7 @@ TEST_F(CatCore, ReadsTextWithoutNtFile) {
 TEST_F(CatCore, RefusesTruncatedCore) {
   SKIP_OR_FAIL(c_);
   const std::string cut = c_.dir + "/truncated";
-  std::string bytes = slurp(c_.core).substr(0, 4096);
+  std::string bytes = command_testing::read_file(c_.core).substr(0, 4096);
   std::ofstream(cut, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   std::string what = open_error(cut, kCat);
   expect_one_line_naming(what, cut);

@@ -118,11 +118,6 @@ std::string readelf_section_addr(const std::string& path, const std::string& nam
   return "";
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 void write_file(const std::string& path, const std::string& data) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
 }
@@ -277,7 +272,7 @@ TEST_F(InspectElf, TextFileIsNotElf) {
 }
 
 TEST_F(InspectElf, TruncatedElf) {
-  std::string bytes = read_file(GORT_PROBE);
+  std::string bytes = command_testing::read_file(GORT_PROBE);
   ASSERT_GT(bytes.size(), 4096u);
   write_file(path("first100"), bytes.substr(0, 100));
   expect_bad_input(path("first100"), "is truncated");
@@ -293,7 +288,7 @@ TEST_F(InspectElf, TruncatedElf) {
 // A copy of a real x86-64 binary with e_machine (offset 18) set to
 // EM_AARCH64 (183): refused by default, read with --any-machine.
 TEST_F(InspectElf, ElfForAnotherMachine) {
-  std::string bytes = read_file(GORT_PROBE);
+  std::string bytes = command_testing::read_file(GORT_PROBE);
   bytes[18] = static_cast<char>(183);
   bytes[19] = 0;
   write_file(path("aarch64"), bytes);
@@ -307,7 +302,7 @@ TEST_F(InspectElf, ElfForAnotherMachine) {
 }
 
 TEST_F(InspectElf, Elf32IsAnotherMachine) {
-  std::string bytes = read_file(GORT_PROBE);
+  std::string bytes = command_testing::read_file(GORT_PROBE);
   bytes[4] = 1;  // EI_CLASS = ELFCLASS32
   write_file(path("elf32"), bytes);
   expect_bad_input(path("elf32"), "not x86-64");

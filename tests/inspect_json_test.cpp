@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <string>
 
+#include "command_testing.h"
 #include "gort/inspect/json.h"
 #include "json_testing.h"
 
@@ -67,10 +68,7 @@ TEST(InspectJson, FileOutputThroughTheBuffer) {
     j.begin_array().value(big).value(std::int64_t{7}).end_array();
     ASSERT_TRUE(j.flush());
   }
-  std::rewind(f);
-  std::string back;
-  char buf[65536];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) back.append(buf, n);
+  const std::string back = command_testing::slurp_fd(fileno(f));  // flush() has emptied f's buffer
   std::fclose(f);
   EXPECT_EQ(back, "[\"" + big + "\",7]");
 }

@@ -181,8 +181,7 @@ inline std::string make_core(pid_t pid, const std::string& dir, std::string* ski
   // Not of an AddressSanitizer or ThreadSanitizer build: its shadow memory
   // (terabytes reserved) makes gcore take minutes, when it finishes at all.
   {
-    std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
-    std::string text((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
+    const std::string text = command_testing::read_file("/proc/" + std::to_string(pid) + "/maps");
     if (text.find("/libasan.so") != std::string::npos || text.find("/libtsan.so") != std::string::npos) {
       *skip = "no core of a sanitizer build (gcore would dump its shadow memory)";
       return {};
@@ -209,8 +208,7 @@ inline std::string make_core(pid_t pid, const std::string& dir, std::string* ski
   const std::string core = dir + "/core." + std::to_string(pid);
   struct stat st;
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && ::stat(core.c_str(), &st) == 0 && st.st_size > 0) return core;
-  std::ifstream logf(log);
-  std::string out((std::istreambuf_iterator<char>(logf)), std::istreambuf_iterator<char>());
+  const std::string out = command_testing::read_file(log);
   if (out.find("ptrace") != std::string::npos || out.find("not permitted") != std::string::npos ||
       out.find("Could not attach") != std::string::npos) {
     *skip = "gcore cannot attach to the child: " + out;

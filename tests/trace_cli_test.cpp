@@ -36,10 +36,6 @@ class TraceCli : public ::testing::Test {
     args.insert(args.begin(), {GORT_CLI, "trace"});
     return run(args);
   }
-  static std::string slurp(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  }
   // One error line on stderr, exit status `status`.
   static void expect_error(const Result& r, int status, const std::string& line) {
     EXPECT_EQ(r.status, status) << r.err;
@@ -56,7 +52,7 @@ TEST_F(TraceCli, JsonTimeline) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.err, "");
   EXPECT_NE(r.out.find(out + ": 21 events"), std::string::npos) << r.out;
-  const std::string text = slurp(out);
+  const std::string text = command_testing::read_file(out);
   Json j;
   ASSERT_NO_THROW(j = JsonParser(text).parse());
   EXPECT_EQ(j["otherData"]["events"].num, 21);
@@ -79,7 +75,7 @@ TEST_F(TraceCli, Html) {
   const std::string out = dir_ + "/out.html";
   Result r = gort({good_, "--html", out});
   ASSERT_EQ(r.status, 0) << r.err;
-  const std::string page = slurp(out);
+  const std::string page = command_testing::read_file(out);
   EXPECT_NE(page.find("traceEvents"), std::string::npos);
   EXPECT_NE(page.find("html"), std::string::npos);
 }

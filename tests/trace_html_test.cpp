@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "chrome.h"
+#include "command_testing.h"
 #include "html.h"
 #include "reader.h"
 #include "trace_builder.h"
@@ -443,10 +444,8 @@ TEST(TraceHtml, StreamedPageIsTheSame) {
   std::FILE* f = std::tmpfile();
   ASSERT_NE(f, nullptr);
   ASSERT_TRUE(gort::trace::write_html_page(t, "a <title>", f));
-  std::rewind(f);
-  std::string streamed;
-  char buf[65536];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) streamed.append(buf, n);
+  ASSERT_EQ(std::fflush(f), 0);
+  const std::string streamed = command_testing::slurp_fd(fileno(f));
   std::fclose(f);
   const std::string whole = gort::trace::html_page(gort::trace::chrome_json(t), "a <title>");
   EXPECT_EQ(streamed, whole);
