@@ -29,6 +29,14 @@ void preemptall();  // every running P (stop the world)
 // (Go's releasem).
 void preempt_rearm(G* gp);
 
+// The slice timer (slicetimer.cpp; slicetimer_begin is in runtime2.h).
+// minit/mexit on the M's own thread; disarm from any thread (sysmon, for
+// a thread blocked in a system call); syscall: entersyscall's.
+void slicetimer_minit(M* mp);
+void slicetimer_mexit(M* mp);
+void slicetimer_disarm(M* mp);
+void slicetimer_syscall(M* mp);
+
 // Whether signals are used (GORTDEBUG, the sanitizer, the safe-point table).
 bool async_preempt_enabled();
 

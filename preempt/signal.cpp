@@ -1,8 +1,9 @@
 // The SIGURG handler: asynchronous preemption (Go's doSigPreempt and
 // isAsyncSafePoint).
 //
-// sysmon (or stop the world) sends SIGURG to the M of a G that has held its
-// P too long (preempt.cpp). The handler runs on that M's thread, on the
+// The M's own slice timer (slicetimer.cpp) fires when the slice of the G it
+// runs ends, and sysmon (or stop the world) sends SIGURG to the M of a G
+// that has held its P too long (preempt.cpp). The handler runs on that M's thread, on the
 // alternate signal stack, and decides whether the G may be stopped exactly
 // where it is. If so it rewrites the signal context so that, when the
 // kernel resumes the thread, the G calls gort_async_preempt (the trampoline,
@@ -95,33 +96,45 @@ void forward(int sig, siginfo_t* si, void* ctx) {
   }
 }
 
-void try_async_preempt(M* mp, ucontext_t* uc) {
+}  // namespace
+
+bool try_async_preempt(M* mp, ucontext_t* uc) {
   G* gp = mp->curg;
-  if (gp == nullptr || getg() != gp) return;  // g0, or a G on the system stack
-  if (!gp->preempt || gp->asyncpreempted) return;
-  if (mp->locks > 0 || mp->preemptoff > 0) return;
+  if (gp == nullptr || getg() != gp) return false;  // g0, or a G on the system stack
+  if (!gp->preempt || gp->asyncpreempted) return false;
+  if (mp->locks > 0 || mp->preemptoff > 0) return false;
   // A G whose P sysmon took while its thread was blocked runs without a P
   // (status syscall) once the call returns: it is stopped like a running
   // G, and the trampoline's yield takes it back through exitsyscall.
   if (mp->blockretake.load(std::memory_order_relaxed) != kBlockRetaken &&
       (mp->p == nullptr || gp->atomicstatus.load(std::memory_order_relaxed) != Grunning))
-    return;
+    return false;
   std::uintptr_t sp = ctx_sp(uc);
-  if (sp <= gp->stack.lo || sp > gp->stack.hi) return;
-  if (sp - gp->stack.lo < arch_async_frame_size()) return;  // cooperatively, at the next yield point (or overflow)
-  if (!async_safe_pc(ctx_pc(uc))) return;
+  if (sp <= gp->stack.lo || sp > gp->stack.hi) return false;
+  if (sp - gp->stack.lo < arch_async_frame_size()) return false;  // cooperatively, at the next yield point (or overflow)
+  if (!async_safe_pc(ctx_pc(uc))) return false;
   gp->asyncpreempted = true;  // refuses a second signal until the trampoline is done
   sched.npreemptasync.fetch_add(1, std::memory_order_relaxed);
   ctx_inject_async_preempt(uc);
+  return true;
 }
+
+namespace {
 
 void sigurg(int sig, siginfo_t* si, void* ctx) {
   int saved_errno = errno;
   M* mp = getm();
-  if (mp != nullptr && from_runtime(si, mp)) {
-    if (si->si_code != SI_TIMER) mp->signal_pending.store(0);
+  const bool timer = mp != nullptr && is_slicetimer_signal(si, mp);
+  if (timer || (mp != nullptr && from_runtime(si, mp))) {
+    // SIGURG is not a queued signal: one sent while another is pending is
+    // merged into it, and the handler runs once, with the first one's
+    // siginfo. So whichever of the runtime's it was, it stands for all of
+    // them: sysmon's tgkill (signal_pending), the slice timer (due, though
+    // its own signal may have been the one merged away), blockwarn's
+    // capture request, and the G's pending preemption request.
+    mp->signal_pending.store(0);
     capture_blocked(mp, static_cast<ucontext_t*>(ctx));
-    try_async_preempt(mp, static_cast<ucontext_t*>(ctx));
+    if (!slicetimer_signal(mp, static_cast<ucontext_t*>(ctx), timer)) try_async_preempt(mp, static_cast<ucontext_t*>(ctx));
   } else {
     if (mp != nullptr) mp->signal_pending.store(0);
     // `gort trace PID` left a request in gort_trace_ctl and sent this

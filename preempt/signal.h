@@ -10,10 +10,21 @@
 
 namespace gort::rt {
 
+struct M;
+
 // signal.cpp
 void signal_init();      // installs the SIGURG handler, chaining to the program's
 bool signal_installed();
 bool signal_thread(pid_t tid);  // SIGURG to one of this process's threads (tgkill); false if it failed
+// Stops the M's current G where the signal found it, if that is a safe
+// point and it was asked to yield: true if the trampoline will run.
+bool try_async_preempt(M* mp, ucontext_t* uc);
+
+// slicetimer.cpp: the SIGURG is the M's slice timer's; the handler's half,
+// for any SIGURG of the runtime's (`timer`: this one is the timer's).
+// True if it injected the trampoline.
+bool is_slicetimer_signal(const siginfo_t* si, const M* mp);
+bool slicetimer_signal(M* mp, ucontext_t* uc, bool timer);
 
 // safepoint.cpp: where in the program a G may be stopped by a signal.
 bool safepoints_ready();  // builds the table on first use; false if it cannot be had (said once on stderr)

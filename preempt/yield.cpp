@@ -69,6 +69,7 @@ void preempt_switch(G* gp, bool async) {
   if (!work_waiting(pp, 0)) {
     pp->schedtick++;
     pp->slicestart = nanotime();
+    slicetimer_begin(mp, pp->slicestart);
     mp->locks--;
     return;
   }

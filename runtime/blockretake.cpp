@@ -212,6 +212,8 @@ bool retake_one(P* pp, M* mp, G* gp, std::uintptr_t sp, std::uintptr_t pc, const
   casgstatus(gp, Grunning, Gsyscall);
   pp->syscalltick++;
   pp->syscallwhen = nanotime() - kSyscallHandoffNs;
+  pp->syscallm = mp;
+  slicetimer_disarm(mp);  // its blocking call must not fail with EINTR
   pp->m = nullptr;
   mp->oldp = pp;
   mp->p = nullptr;

@@ -113,6 +113,7 @@ int run_end(FnSlot* slot) {
   sigquit_init();  // after sysmon: its thread is counted as a system M like sysmon's (sigquit.cpp)
   schedule_loop(m0);  // returns when main has returned
   m0_returned.store(true);
+  slicetimer_mexit(m0);  // no SIGURG for this thread once gort::run has returned
   setg(nullptr);
   return sched.exit_status;
 }

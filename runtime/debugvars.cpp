@@ -10,7 +10,7 @@
 
 namespace gort::rt {
 
-DebugVars debug{0, false, 0, 10'000'000'000, false, false, 10'000'000, true, false, {}};
+DebugVars debug{0, false, 0, 10'000'000'000, false, false, 10'000'000, true, false, {}, true};
 
 namespace {
 
@@ -81,6 +81,9 @@ void parsedebugvars() {
       else bad(key, val);
     } else if (key == "asyncpreemptoff") {
       if (val == "0" || val == "1") debug.asyncpreemptoff = val == "1";
+      else bad(key, val);
+    } else if (key == "slicetimer") {
+      if (val == "0" || val == "1") debug.slicetimer = val == "1";
       else bad(key, val);
     } else if (key == "blockretake") {
       if (val == "0" || val == "1") debug.blockretake = val == "1";

@@ -48,6 +48,7 @@ void minit(M* mp) {
   }
   mp->g0->tsan_fiber = san::current_fiber();
   preempt_minit(mp);
+  slicetimer_minit(mp);
   blockretake_minit(mp);
 }
 
@@ -75,6 +76,7 @@ void* mstart(void* arg) {
   // mexit took it out of mcount. It stays on allm, marked, for the inspector.
   mp->exited = true;
   blockretake_mexit(mp);
+  slicetimer_mexit(mp);
   preempt_mexit(mp);
   setg(nullptr);
   return nullptr;

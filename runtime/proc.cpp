@@ -320,13 +320,19 @@ void execute(M* mp, G* gp, bool inherit_time) {
     mp->p->schedtick++;
     std::int64_t now = nanotime();
     mp->p->slicestart = now;
-    // sysmon may be sleeping past this slice's end (nothing was running, or
-    // nothing needed it sooner): one load, and rarely a wake-up. Only for
-    // slices shorter than sysmon's longest sleep (10 ms), and so never with
-    // the default slice: sysmonwhen is written by sysmon, and reading it
-    // here costs a cache miss per switch.
-    if (debug.timeslice_ns < kSysmonMaxSleepNs && !debug.preemptoff) sysmon_wake(now + debug.timeslice_ns);
+    // Without a slice timer, sysmon ends the slice, and it may be sleeping
+    // past its end (nothing was running, or nothing needed it sooner): one
+    // load, and rarely a wake-up. Only for slices shorter than sysmon's
+    // longest sleep (10 ms), and so never with the default slice:
+    // sysmonwhen is written by sysmon, and reading it here costs a cache
+    // miss per switch.
+    if (debug.timeslice_ns < kSysmonMaxSleepNs && !debug.preemptoff &&
+        mp->slicetimerstate.load(std::memory_order_relaxed) == kSliceTimerNone)
+      sysmon_wake(now + debug.timeslice_ns);
   }
+  // A G that inherits the slice may find the timer disarmed too (by the
+  // last G's system call, or by its firing).
+  slicetimer_begin(mp, mp->p->slicestart);
 }
 
 // Parks this M forever: the program is exiting and this M must not run

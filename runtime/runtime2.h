@@ -211,6 +211,13 @@ struct M {
   clockid_t cpuclock;               // the thread's CPU-time clock (pthread_getcpuclockid)
   void* blocktimer;                 // a timer_t on cpuclock: SIGURG once the thread runs again
   bool hasblocktimer;               // (the first timer_t of a process is 0)
+  // The slice timer (preempt/slicetimer.cpp): a CLOCK_MONOTONIC timer_t
+  // aimed at this thread, which ends time slices where they end.
+  void* slicetimer;
+  std::atomic<std::uint8_t> slicetimerstate;  // kSliceTimer*: none, idle, busy, armed
+  std::int64_t slicetimerwhen;  // armed: when it fires (nanotime)
+  std::int64_t slicereqstart;   // the slice (slicestart) it last asked to end,
+  std::int64_t slicereqfirst;   // and when it first asked
   // GORTDEBUG=blockwarn: sysmon asks (1) the thread's SIGURG handler for
   // the blocked G's stack; the handler leaves the pcs here and stores 2.
   std::atomic<std::uint32_t> blockcapture;
@@ -242,6 +249,12 @@ inline constexpr std::uintptr_t kStackGuard = 8192;
 // stackguard0 poisoned to ask a G to yield at its next yield point (Go's
 // stackPreempt): larger than any sp, so every check fails.
 inline constexpr std::uintptr_t kStackPreempt = 0xfffffffffffffade;
+// m->slicetimerstate (preempt/slicetimer.cpp).
+inline constexpr std::uint8_t kSliceTimerNone = 0;   // no timer: sysmon alone ends slices
+inline constexpr std::uint8_t kSliceTimerIdle = 1;   // disarmed: the next slice to begin arms it
+inline constexpr std::uint8_t kSliceTimerBusy = 2;   // being armed or disarmed
+inline constexpr std::uint8_t kSliceTimerArmed = 3;  // will fire at m->slicetimerwhen
+inline constexpr std::uint8_t kSliceTimerFired = 4;  // went off while Busy (the holder then makes it Idle)
 
 // What sysmon keeps per P between rounds. (Time slices are measured from
 // p->slicestart, stamped when they begin, not from Go's schedtick snapshots.)
@@ -273,6 +286,7 @@ struct alignas(64) P {
   Racy<std::int64_t> slicestart;    // nanotime() when the current time slice began (sysmon preempts at +timeslice)
   Racy<std::uint32_t> syscalltick;  // incremented on every system call (at entry) and when sysmon retakes the P
   Racy<std::int64_t> syscallwhen;   // nanotime() when the current system call began (entersyscall)
+  Racy<M*> syscallm;                // the M in it (retake disarms its slice timer)
   SysmonTick sysmontick;      // last tick observed by sysmon
 
   // The local run queue: a lock-free single-producer, multi-consumer ring.
@@ -334,6 +348,7 @@ struct Sched {
   std::atomic<std::uint32_t> gcwaiting;  // stop the world in progress
   std::atomic<std::uint64_t> npreemptsync;   // preemptions taken at a yield point
   std::atomic<std::uint64_t> npreemptasync;  // preemptions by signal (the trampoline injected)
+  std::atomic<std::uint64_t> npreempttimer;  // requests made by the Ms' slice timers
   std::atomic<std::uint64_t> nblockretake;   // Ps taken from threads blocked outside gort::syscall
   std::atomic<std::uint64_t> nblockreturn;   // their Gs back through exitblocked
   Racy<std::int32_t> stopwait;
@@ -449,6 +464,14 @@ inline std::uint32_t load_after_full_barrier(std::atomic<std::uint32_t>& a) {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   return a.load(std::memory_order_relaxed);
 }
+void slicetimer_begin_slow(M* mp, std::int64_t start);  // preempt/slicetimer.cpp
+// A time slice began at `start` on mp's P: if mp's slice timer is
+// disarmed, arm it for the slice's end (one load when it is armed).
+inline void slicetimer_begin(M* mp, std::int64_t start) {
+  if (__builtin_expect(mp->slicetimerstate.load(std::memory_order_relaxed) == kSliceTimerIdle, 0))
+    slicetimer_begin_slow(mp, start);
+}
+
 inline void locks_inc(M* mp) {
   if (mp->locks++ != 0) return;
   std::uint32_t r;
@@ -572,6 +595,16 @@ void timers_wake_poller(std::int64_t when);
 // A P in a system call is handed to another M once the call has lasted this
 // long and there is work for the P (Go: one to two sysmon ticks, 20 µs-10 ms).
 inline constexpr std::int64_t kSyscallHandoffNs = 20'000;
+// Time slices (sysmon.cpp: preempt_slices; preempt/slicetimer.cpp). A
+// request that found the G at an unsafe point is repeated this much later,
+// then at intervals that double up to a slice.
+inline constexpr std::int64_t kPreemptRetryNs = 50'000;
+// A G whose slice is over but that nothing else waits for is looked at
+// again after max(slice, this).
+inline constexpr std::int64_t kSliceIdleRecheckNs = 1'000'000;
+// sysmon ends a slice this much after its end when the M's slice timer
+// should have ended it (the timer found it at a syscall, or failed).
+inline constexpr std::int64_t kSliceTimerBackstopNs = 2'000'000;
 inline constexpr std::int64_t kSysmonMaxSleepNs = 10'000'000;  // sysmon's longest sleep between rounds (while not idle)
 // sysmon polls the network when nobody has for this long (netpoll_sysmon).
 inline constexpr std::int64_t kSysmonPollNs = 1'000'000;
@@ -624,6 +657,7 @@ struct DebugVars {
   bool blockretake = true;  // take the P from a thread blocked outside gort::syscall
   bool blockwarn = false;   // report each call site that blocks a thread for more than 1 ms
   std::string trace;        // record an execution trace of the whole run into this file
+  bool slicetimer = true;   // each M's timer ends its slices (preempt/slicetimer.cpp); 0: sysmon alone
 };
 extern DebugVars debug;
 void parsedebugvars();

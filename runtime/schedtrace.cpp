@@ -49,6 +49,7 @@ debug::SchedStats snapshot() {
   s.goroutines = gcount();
   s.preempted_at_yield_points = sched.npreemptsync.load(std::memory_order_relaxed);
   s.preempted_by_signal = sched.npreemptasync.load(std::memory_order_relaxed);
+  s.slice_timer_requests = sched.npreempttimer.load(std::memory_order_relaxed);
   s.blocked_retakes = sched.nblockretake.load(std::memory_order_relaxed);
   s.blocked_returns = sched.nblockreturn.load(std::memory_order_relaxed);
   s.io_waiters = netpoll_waiters();

@@ -37,6 +37,7 @@
 #include <cerrno>
 
 #include "gort/syscall.h"
+#include "preempt/preempt.h"
 #include "runtime2.h"
 #include "trace.h"
 
@@ -155,6 +156,7 @@ bool entersyscall() noexcept {
   }
   P* pp = mp->p;
   std::int64_t now = nanotime();
+  slicetimer_syscall(mp);  // no EINTR from it in fn
   gp->syscallsp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
   gp->syscallpc = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
   casgstatus(gp, Grunning, Gsyscall);
@@ -163,6 +165,7 @@ bool entersyscall() noexcept {
   if (sched.sysmonwait.load(std::memory_order_relaxed)) wake_sysmon();
   pp->syscalltick++;
   pp->syscallwhen = now;
+  pp->syscallm = mp;
   pp->m = nullptr;
   mp->oldp = pp;
   mp->p = nullptr;

@@ -166,6 +166,10 @@ std::uint32_t retake(std::int64_t now, SyscallDue* due, bool* syscalls, bool* ha
       due->add(pp, st, when + kSyscallHandoffNs);
       continue;
     }
+    // The call blocks: its thread's slice timer must not interrupt it
+    // (preempt/slicetimer.cpp). Whether or not the P is handed off.
+    if (M* mp = pp->syscallm; mp != nullptr && mp->slicetimerstate.load(std::memory_order_relaxed) == kSliceTimerArmed)
+      slicetimer_disarm(mp);
     // On the one hand we don't want to retake Ps if there is no other work
     // to do, but on the other hand we want to retake them eventually because
     // they can prevent the sysmon thread from deep sleep.
@@ -215,8 +219,6 @@ std::uint32_t retake(std::int64_t now, SyscallDue* due, bool* syscalls, bool* ha
 // sysmon must look again, LLONG_MAX if no slice is running.
 std::int64_t preempt_slices(std::int64_t now) {
   if (debug.preemptoff) return LLONG_MAX;
-  constexpr std::int64_t kRetryNs = 50'000;
-  constexpr std::int64_t kIdleRecheckNs = 1'000'000;
   const std::int64_t slice = debug.timeslice_ns;
   std::int64_t next = LLONG_MAX;
   std::int32_t procs = gomaxprocs.load();
@@ -227,28 +229,31 @@ std::int64_t preempt_slices(std::int64_t now) {
     if (mp == nullptr || mp->curg == nullptr) continue;  // the scheduler itself, looking for work
     SysmonTick& pd = pp->sysmontick;
     std::int64_t start = pp->slicestart;
-    std::int64_t due = pd.preemptslice == start ? pd.preemptwhen : start + slice;
+    // An M with a slice timer ends its slices itself (preempt/slicetimer.cpp):
+    // sysmon comes later, for those it could not end.
+    const bool timer = mp->slicetimerstate.load(std::memory_order_relaxed) != kSliceTimerNone;
+    std::int64_t due = pd.preemptslice == start ? pd.preemptwhen : start + slice + (timer ? kSliceTimerBackstopNs : 0);
     // A thread that has not run since sysmon's last look (blocked, most
     // likely: retake_blocked is about to take its P) gains nothing from a
     // signal, and a blocking call it interrupts may fail with EINTR.
     const SysmonTick& bt = pp->sysmontick;
     const bool stood = bt.blockg == mp->curg && bt.blockcpuwhen < now && (debug.blockretake || debug.blockwarn);
     if (now >= due && stood) {
-      due = now + kRetryNs;
+      due = now + kPreemptRetryNs;
     } else if (now >= due && !work_waiting(pp, now)) {
       // Nothing else could run here: a preemption would only start a new
       // slice for the same G, at the price of a signal. Look again later,
       // or when a timer of this P is due.
       pd.preemptslice = start;
       pd.preemptfirst = 0;
-      pd.preemptwhen = now + std::max(slice, kIdleRecheckNs);
+      pd.preemptwhen = now + std::max(slice, kSliceIdleRecheckNs);
       std::int64_t t = pp->timer0when.load(std::memory_order_relaxed);
       if (t > now && t < pd.preemptwhen) pd.preemptwhen = t;
       due = pd.preemptwhen;
     } else if (now >= due) {
       preemptone(pp);
       if (pd.preemptslice != start || pd.preemptfirst == 0) pd.preemptfirst = now;
-      std::int64_t retry = std::clamp(now - pd.preemptfirst, kRetryNs, slice);
+      std::int64_t retry = std::clamp(now - pd.preemptfirst, kPreemptRetryNs, slice);
       pd.preemptslice = start;
       pd.preemptwhen = now + retry;
       due = pd.preemptwhen;

@@ -378,36 +378,61 @@ void fence_all_threads() {
 
 }  // namespace
 
-void emit_slow(std::uint8_t type, const std::uint64_t* args, int n) noexcept {
-  Slot* s = tls_slot;
-  if (__builtin_expect(s == nullptr, 0)) s = new_slot();
-  bool live;
+namespace {
+// The slot is this thread's until busy is 0 again; returns whether the
+// trace is on (the recording thread's half of the Dekker pair above). Also
+// orders the slot's buffer against a signal handler's emit_from_signal on
+// this thread: the handler saw busy 0 and has finished, or it will see 1.
+inline bool enter(Slot* s) {
   if (asymmetric_fence) {
     s->busy.store(1, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    live = on.load(std::memory_order_relaxed);
-  } else {
-    // Both seq_cst (an XCHG and a load on x86): the store cannot pass the load.
-    s->busy.store(1, std::memory_order_seq_cst);
-    live = on.load(std::memory_order_seq_cst);
+    return on.load(std::memory_order_relaxed);
   }
-  if (live) {
+  // Both seq_cst (an XCHG and a load on x86): the store cannot pass the load.
+  s->busy.store(1, std::memory_order_seq_cst);
+  return on.load(std::memory_order_seq_cst);
+}
+
+void put_event(Buf* b, std::uint8_t type, const std::uint64_t* args, int n) {
+  const std::uint64_t t = event_ticks(type);
+  std::uint8_t* p = b->data + b->len;
+  *p++ = type;
+  if (b->nevents == 0) b->base = b->last = t;
+  // A TSC read on another CPU after a migration may be a little behind
+  // this thread's last one: deltas are unsigned, so clamp.
+  p = put_uvarint(p, t > b->last ? t - b->last : 0);
+  if (t > b->last) b->last = t;
+  for (int i = 0; i < n; ++i) p = put_uvarint(p, args[i]);
+  b->len = static_cast<std::size_t>(p - b->data);
+  b->nevents++;
+}
+}  // namespace
+
+void emit_slow(std::uint8_t type, const std::uint64_t* args, int n) noexcept {
+  Slot* s = tls_slot;
+  if (__builtin_expect(s == nullptr, 0)) s = new_slot();
+  if (enter(s)) {
     Buf* b = s->buf;
     if (b == nullptr || b->len + kMaxEventBytes > kBufBytes) {
       if (b) queue_buf(b);
       b = s->buf = get_buf(s);
     }
-    const std::uint64_t t = event_ticks(type);
-    std::uint8_t* p = b->data + b->len;
-    *p++ = type;
-    if (b->nevents == 0) b->base = b->last = t;
-    // A TSC read on another CPU after a migration may be a little behind
-    // this thread's last one: deltas are unsigned, so clamp.
-    p = put_uvarint(p, t > b->last ? t - b->last : 0);
-    if (t > b->last) b->last = t;
-    for (int i = 0; i < n; ++i) p = put_uvarint(p, args[i]);
-    b->len = static_cast<std::size_t>(p - b->data);
-    b->nevents++;
+    put_event(b, type, args, n);
+  }
+  s->busy.store(0, std::memory_order_release);
+}
+
+// Only into the buffer the thread has, if there is room: getting another
+// takes a lock the interrupted code may hold. Not into a slot that is busy:
+// the handler interrupted this thread's own emit_slow. Such an event is
+// lost; the thread's next emit_slow goes on as if it had never been tried.
+void emit_from_signal(std::uint8_t type, const std::uint64_t* args, int n) noexcept {
+  Slot* s = tls_slot;
+  if (s == nullptr || s->busy.load(std::memory_order_relaxed) != 0) return;
+  if (enter(s)) {
+    Buf* b = s->buf;
+    if (b != nullptr && b->len + kMaxEventBytes <= kBufBytes) put_event(b, type, args, n);
   }
   s->busy.store(0, std::memory_order_release);
 }

@@ -26,6 +26,10 @@ extern std::atomic<int> writer_threads;
 // Appends one event to the calling thread's buffer. Never from a signal
 // handler: the handler could interrupt this thread's own emit_slow.
 void emit_slow(std::uint8_t type, const std::uint64_t* args, int n) noexcept;
+// The same from a signal handler: async-signal-safe, and the event is
+// dropped when it cannot be (the handler interrupted an emit, or the
+// thread's buffer is full).
+void emit_from_signal(std::uint8_t type, const std::uint64_t* args, int n) noexcept;
 
 template <class... A>
 inline void emit(std::uint8_t type, A... a) noexcept {

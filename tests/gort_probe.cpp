@@ -25,9 +25,9 @@
 //                            sends itself 5 SIGURGs with kill(2), one at a time,
 //                            while a spinner goroutine is preempted by the
 //                            runtime's own SIGURGs (run it with GOMAXPROCS=1,
-//                            GORTDEBUG=timeslice=1ms); prints "handler calls: N"
-//                            and "preempted by signal: M"; exit 1 if a signal
-//                            was not delivered in time
+//                            GORTDEBUG=timeslice=1ms); prints "handler calls: N",
+//                            "preempted by signal: M" and "slice timer requests: K";
+//                            exit 1 if a signal was not delivered in time
 //   gort_probe sigquit-handler  installs its own SIGQUIT handler before gort::run
 //                            (the runtime must keep it), prints "ready", waits
 //                            for the handler to run, prints "handler ran": exit 0
@@ -245,6 +245,8 @@ int main(int argc, char** argv) {
       std::printf("most yields waiting for one: %ld\n", most_yields);
       std::printf("preempted by signal: %llu\n",
                   static_cast<unsigned long long>(gort::debug::sched_stats().preempted_by_signal));
+      std::printf("slice timer requests: %llu\n",
+                  static_cast<unsigned long long>(gort::debug::sched_stats().slice_timer_requests));
       return rc;
     });
   }

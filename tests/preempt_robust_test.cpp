@@ -448,7 +448,8 @@ TEST(PreemptRobust, ExceptionsInAPreemptedLoopAreCaughtWhereTheyWereThrown) {
 // gort::run, then sends itself 5 SIGURGs with kill(2) (one at a time, each
 // awaited) while a spinner is preempted by the runtime's own SIGURGs
 // (timeslice=1ms, one P). The handler must see exactly the 5 external
-// signals: none lost, and none of the runtime's.
+// signals: none lost, and none of the runtime's (sysmon's tgkills and the
+// thread's slice timer).
 TEST(PreemptRobust, TheProgramsSigurgHandlerSeesExternalSignalsOnly) {
   GORT_SKIP_WITHOUT_ASYNC_PREEMPTION();
   for (const char* kind : {"handler", "siginfo"}) {

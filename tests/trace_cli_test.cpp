@@ -137,7 +137,7 @@ TEST_F(TraceCli, BadFiles) {
   h.version = 7;
   TraceBuilder(h).write(dir_ + "/v7.bin");
   expect_error(gort({dir_ + "/v7.bin"}), 1,
-               "gort: " + dir_ + "/v7.bin: trace version 7 is not supported (this gort reads versions 1 to 2)");
+               "gort: " + dir_ + "/v7.bin: trace version 7 is not supported (this gort reads versions 1 to 3)");
 
   const std::string full = trace_testing::scenario().bytes();
   std::ofstream(dir_ + "/trunc.bin", std::ios::binary) << full.substr(0, full.size() - 3);

@@ -202,9 +202,9 @@ TEST(TraceReader, NotATrace) {
 TEST(TraceReader, OtherVersion) {
   TraceBuilder::Header h;
   h.version = 7;
-  EXPECT_EQ(format_error(TraceBuilder(h).bytes()), "t.bin: trace version 7 is not supported (this gort reads versions 1 to 2)");
+  EXPECT_EQ(format_error(TraceBuilder(h).bytes()), "t.bin: trace version 7 is not supported (this gort reads versions 1 to 3)");
   h.version = 0;
-  EXPECT_EQ(format_error(TraceBuilder(h).bytes()), "t.bin: trace version 0 is not supported (this gort reads versions 1 to 2)");
+  EXPECT_EQ(format_error(TraceBuilder(h).bytes()), "t.bin: trace version 0 is not supported (this gort reads versions 1 to 3)");
 }
 
 // Version 1 (session 7's recorder) is version 2 without GO_EXISTING and GO_STATE.

@@ -240,7 +240,9 @@ void Writer::instants() {
       case GORT_TRACE_EV_PREEMPT_REQ:
         instant_on_p(e.arg(1), e,
                      "preempt G" + std::to_string(e.arg(0)) +
-                         (e.arg(2) == GORT_TRACE_PREEMPT_ASYNC ? " (async)" : " (coop)"));
+                         (e.arg(2) == GORT_TRACE_PREEMPT_TIMER   ? " (slice timer)"
+                          : e.arg(2) == GORT_TRACE_PREEMPT_ASYNC ? " (async)"
+                                                                 : " (coop)"));
         break;
       case GORT_TRACE_EV_STEAL:
         instant_on_p(e.arg(2), e, "steal " + std::to_string(e.arg(1)) + " from P" + std::to_string(e.arg(0)));

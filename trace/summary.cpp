@@ -237,7 +237,9 @@ Summary summarize(const Trace& t) {
         (e.arg(1) == GORT_TRACE_PREEMPT_ASYNC ? s.preempt_async : s.preempt_coop)++;
         break;
       case GORT_TRACE_EV_PREEMPT_REQ:
-        (e.arg(2) == GORT_TRACE_PREEMPT_ASYNC ? s.preempt_req_async : s.preempt_req_coop)++;
+        (e.arg(2) == GORT_TRACE_PREEMPT_TIMER   ? s.preempt_req_timer
+         : e.arg(2) == GORT_TRACE_PREEMPT_ASYNC ? s.preempt_req_async
+                                                : s.preempt_req_coop)++;
         break;
       case GORT_TRACE_EV_GO_SCHED: s.gosched++; break;
       case GORT_TRACE_EV_GO_PARK: s.parks++; break;
@@ -316,9 +318,9 @@ std::string summary_text(const Summary& s) {
   out += table({
       {"preemptions", std::to_string(s.preempt_coop + s.preempt_async) + " (" + std::to_string(s.preempt_coop) +
                           " coop, " + std::to_string(s.preempt_async) + " async)"},
-      {"preemption requests", std::to_string(s.preempt_req_coop + s.preempt_req_async) + " (" +
+      {"preemption requests", std::to_string(s.preempt_req_coop + s.preempt_req_async + s.preempt_req_timer) + " (" +
                                   std::to_string(s.preempt_req_coop) + " coop, " + std::to_string(s.preempt_req_async) +
-                                  " async)"},
+                                  " async, " + std::to_string(s.preempt_req_timer) + " slice timer)"},
       {"request to preempted", s.preempt_delay.count ? "median " + fmt_dur(s.preempt_delay.median) + ", p99 " +
                                                           fmt_dur(s.preempt_delay.p99) + ", max " + fmt_dur(s.preempt_delay.max)
                                                     : "-"},
@@ -363,7 +365,11 @@ std::string summary_json(const Summary& s) {
   }
   j.end_array();
   j.begin_object("preemptions").field("coop", s.preempt_coop).field("async", s.preempt_async).end_object();
-  j.begin_object("preemption_requests").field("coop", s.preempt_req_coop).field("async", s.preempt_req_async).end_object();
+  j.begin_object("preemption_requests")
+      .field("coop", s.preempt_req_coop)
+      .field("async", s.preempt_req_async)
+      .field("timer", s.preempt_req_timer)
+      .end_object();
   latency_json(j, "preemption_delay", s.preempt_delay);
   j.field("gosched", s.gosched).field("parks", s.parks).field("syscalls", s.syscalls);
   j.begin_object("steals").field("events", s.steals).field("goroutines", s.stolen).end_object();

@@ -51,7 +51,7 @@ struct Summary {
   std::vector<GoroutineLatency> top;    // the goroutines with the longest waits (at most 10)
   std::vector<ProcTime> procs;
   std::uint64_t preempt_coop = 0, preempt_async = 0;          // GO_PREEMPT by kind
-  std::uint64_t preempt_req_coop = 0, preempt_req_async = 0;  // PREEMPT_REQ by kind
+  std::uint64_t preempt_req_coop = 0, preempt_req_async = 0, preempt_req_timer = 0;  // PREEMPT_REQ by kind
   // From sysmon's first request to the GO_PREEMPT that ended that slice
   // (signal delivery and the trampoline, or the next yield point, and any
   // retries); requests whose G stopped otherwise first are not counted.

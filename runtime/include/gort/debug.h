@@ -35,6 +35,7 @@ struct SchedStats {
   // signal. Requests can outnumber the two (a G that blocks first needs
   // neither; a signal that lands at an unsafe point is retried).
   std::uint64_t preempt_requests;
+  std::uint64_t slice_timer_requests;  // of those, made by a thread's own slice timer (not sysmon)
   std::uint64_t preempted_at_yield_points;
   std::uint64_t preempted_by_signal;
   // Ps that sysmon took from threads blocked outside gort::syscall

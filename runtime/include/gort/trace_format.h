@@ -40,8 +40,10 @@
 #include <stdint.h>
 
 #define GORT_TRACE_MAGIC "gorttrce"
-#define GORT_TRACE_VERSION 2
-#define GORT_TRACE_MIN_VERSION 1 /* version 1 is version 2 without GO_EXISTING and GO_STATE */
+#define GORT_TRACE_VERSION 3
+/* Version 2 is version 3 without PREEMPT_REQ kind TIMER; version 1 is
+ * version 2 without GO_EXISTING and GO_STATE. */
+#define GORT_TRACE_MIN_VERSION 1
 #define GORT_TRACE_HEADER_SIZE 40
 #define GORT_TRACE_NO_M 0xffffffffu
 #define GORT_TRACE_FLAG_TSC 1u /* ticks are the TSC; else they are CLOCK_MONOTONIC ns */
@@ -76,7 +78,7 @@ enum gort_trace_event {
   GORT_TRACE_EV_GO_SYSEXIT = 11,     /* goid, p it came back to (GORT_TRACE_NO_P: none, it queues) */
   GORT_TRACE_EV_GO_BLOCKED = 12,     /* goid, p: sysmon saw goid's thread blocked outside gort::syscall and took p */
   GORT_TRACE_EV_PROC_HANDOFF = 13,   /* p, m: sysmon took p from the M in a system call on it (m: GORT_TRACE_NO_M: not recorded yet) */
-  GORT_TRACE_EV_PREEMPT_REQ = 14,    /* goid, p, kind: sysmon asked goid to yield (poisoned stackguard0; SIGURG if async) */
+  GORT_TRACE_EV_PREEMPT_REQ = 14,    /* goid, p, kind: goid was asked to yield (poisoned stackguard0; by sysmon, with SIGURG if async; TIMER: by its M's slice timer, in the SIGURG handler) */
   GORT_TRACE_EV_STEAL = 15,          /* victim p, count, thief p */
   GORT_TRACE_EV_RUNQ_PUTSLOW = 16,   /* p, count: half of p's ring went to the global queue */
   GORT_TRACE_EV_M_START = 17,        /* m, tid: a new M (recorded by its thread as it starts) */
@@ -100,7 +102,7 @@ enum gort_trace_event {
 };
 
 #define GORT_TRACE_NO_P 0xffffffffu
-enum { GORT_TRACE_PREEMPT_COOP = 0, GORT_TRACE_PREEMPT_ASYNC = 1 };
+enum { GORT_TRACE_PREEMPT_COOP = 0, GORT_TRACE_PREEMPT_ASYNC = 1, GORT_TRACE_PREEMPT_TIMER = 2 /* PREEMPT_REQ only */ };
 /* GO_STATE's state and what its third and fourth arguments are:
  *   RUNNABLE  on a run queue (or stopped by stop the world)   -, -
  *   RUNNING   running on P p, on M m                           p, m

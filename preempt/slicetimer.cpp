@@ -1,0 +1,206 @@
+// The slice timer: each M's own CLOCK_MONOTONIC timer (timer_create,
+// SIGEV_THREAD_ID, SIGURG), which ends time slices where they end.
+//
+// sysmon alone is late on a VM. Its wake-up at a slice's end is a timed
+// sleep on a vCPU that is usually idle, and an idle vCPU halts: the host
+// must schedule it again before sysmon runs (10.04 ms median, 13.83 ms p99
+// from a 10 ms slice's start to sysmon's request, measured here), and its
+// tgkill then interrupts another vCPU. A timer that the spinning thread
+// arms itself fires on the thread's own (busy) CPU and the signal is taken
+// on the way back from that interrupt: 59 µs median, 248 µs p99 late in a
+// test outside gort, against 185 µs and 1.1-3.2 ms for sleep + tgkill.
+// (Armed from another thread it fires on that thread's CPU, and was as bad
+// as sysmon: so each M arms its own.)
+//
+// Arming costs a system call (timer_settime: ~0.7 µs here, 30 times a
+// goroutine switch), so it is not done per slice. The timer is a heartbeat
+// that follows the slices lazily:
+//   - a slice that begins while the M's timer is disarmed arms it for the
+//     slice's end (slicetimer_begin: one load when it is armed already);
+//   - when it fires, the handler (below, on the M's own thread) looks at
+//     the slice running now: not over yet (the G it was armed for left
+//     long ago, and this is a later one): armed again for its end; over,
+//     with work waiting for the P: the G is asked to yield, exactly as
+//     sysmon's preemptone asks, and the asynchronous half is done on the
+//     spot, no tgkill needed; over, and nothing else to run: left alone, as
+//     sysmon leaves it, and looked at again later;
+//   - an M without a P (parked, in a system call, retaken) lets it lapse.
+// So a busy M takes at most one signal per slice length (100 a second at
+// 10 ms), and a switch costs nothing more.
+//
+// A signal interrupts what the thread is doing, and blocking calls that the
+// kernel does not restart after a handler (poll, nanosleep, epoll_wait;
+// SA_RESTART covers read, write, accept...) fail with EINTR. Go's SIGURG
+// has the same effect, but Go never signals a thread in a system call.
+// Neither does the slice timer:
+//   - entersyscall disarms it (slicetimer_syscall): one timer_settime
+//     (~0.45 µs) for the first gort::syscall after the timer was armed; the
+//     next slice to begin arms it again. (Disarming only when it would
+//     fire soon and leaving longer calls to sysmon's hand-off would be
+//     cheaper, but sysmon wakes milliseconds late on a VM now and then.)
+//   - a thread found blocked in a call gort did not see (the signal found
+//     it at a syscall instruction) is left to sysmon, which watches such
+//     threads (blockretake.cpp) and never signals them while they are
+//     blocked; and sysmon disarms the timer of a thread whose P it finds
+//     in a system call. That one signal may have cost an EINTR.
+// sysmon still checks every slice, later (kSliceTimerBackstopNs): it ends
+// those the timer could not.
+//
+// The state (m->slicetimerstate) moves Idle → Busy → Armed → Idle with
+// CASes, since the handler may interrupt the M's own arming and sysmon may
+// disarm the timer of a thread blocked in a system call: whoever holds Busy
+// does the timer_settime; the others leave it be (the handler marks it
+// Fired, so that an arming that was too late is not taken for armed).
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "preempt/preempt.h"
+#include "preempt/signal.h"
+#include "runtime/trace.h"
+#include "runtime2.h"
+#include "sanitizer.h"
+
+namespace gort::rt {
+
+namespace {
+
+void settime(M* mp, std::int64_t when) {
+  itimerspec its{};
+  if (when > 0) {
+    its.it_value.tv_sec = when / 1'000'000'000;
+    its.it_value.tv_nsec = when % 1'000'000'000;
+  }
+  timer_settime(static_cast<timer_t>(mp->slicetimer), TIMER_ABSTIME, &its, nullptr);
+}
+
+// From Idle: arms the timer for `when`. False if someone else holds it.
+bool arm(M* mp, std::int64_t when) {
+  std::uint8_t s = kSliceTimerIdle;
+  if (!mp->slicetimerstate.compare_exchange_strong(s, kSliceTimerBusy, std::memory_order_acquire)) return false;
+  mp->slicetimerwhen = when;
+  settime(mp, when);
+  // Fired: it went off while Busy (`when` had passed by the time it was
+  // set: the thread was descheduled in between), and the handler did
+  // nothing. That slice end is sysmon's; the next slice arms it again.
+  s = kSliceTimerBusy;
+  if (!mp->slicetimerstate.compare_exchange_strong(s, kSliceTimerArmed, std::memory_order_release))
+    mp->slicetimerstate.store(kSliceTimerIdle, std::memory_order_relaxed);
+  return true;
+}
+
+// The signal interrupted the thread at a system call: the kernel leaves the
+// pc after the `syscall` instruction (0f 05) with -EINTR in rax, or rewinds
+// it to the instruction to restart the call.
+bool at_syscall(const ucontext_t* uc) {
+  const auto* pc = reinterpret_cast<const unsigned char*>(ctx_pc(uc));
+  const long rax = static_cast<long>(uc->uc_mcontext.gregs[REG_RAX]);
+  return (pc[-2] == 0x0f && pc[-1] == 0x05 && rax == -EINTR) || (pc[0] == 0x0f && pc[1] == 0x05);
+}
+
+}  // namespace
+
+void slicetimer_minit(M* mp) {
+  mp->slicetimerstate.store(kSliceTimerNone, std::memory_order_relaxed);
+  // Only where sysmon would send signals itself (preempt.cpp:
+  // async_preempt_enabled, less the safe-point table, built on first use).
+  if (!debug.slicetimer || debug.preemptoff || debug.asyncpreemptoff || san::kTsan || !signal_installed()) return;
+  sigevent sev{};
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = SIGURG;
+  sev._sigev_un._tid = mp->procid;  // glibc's sigev_notify_thread_id
+  sev.sigev_value.sival_ptr = &mp->slicetimer;  // tells it from the blocked-M timer (blockretake.cpp)
+  timer_t t;
+  if (timer_create(CLOCK_MONOTONIC, &sev, &t) != 0) return;
+  mp->slicetimer = t;
+  mp->slicetimerstate.store(kSliceTimerIdle, std::memory_order_release);
+}
+
+void slicetimer_mexit(M* mp) {
+  if (mp->slicetimerstate.exchange(kSliceTimerNone) == kSliceTimerNone) return;
+  timer_delete(static_cast<timer_t>(mp->slicetimer));
+}
+
+void slicetimer_begin_slow(M* mp, std::int64_t start) {
+  if (!async_preempt_enabled()) return;
+  arm(mp, start + debug.timeslice_ns);
+}
+
+void slicetimer_disarm(M* mp) {
+  std::uint8_t s = kSliceTimerArmed;
+  if (!mp->slicetimerstate.compare_exchange_strong(s, kSliceTimerBusy, std::memory_order_acquire)) return;
+  settime(mp, 0);
+  mp->slicetimerstate.store(kSliceTimerIdle, std::memory_order_release);
+}
+
+void slicetimer_syscall(M* mp) {
+  if (mp->slicetimerstate.load(std::memory_order_relaxed) == kSliceTimerArmed) slicetimer_disarm(mp);
+}
+
+bool is_slicetimer_signal(const siginfo_t* si, const M* mp) {
+  return si->si_code == SI_TIMER && si->si_value.sival_ptr == &mp->slicetimer;
+}
+
+// The handler's half (signal.cpp), for every SIGURG of the runtime's: a
+// timer signal sent while sysmon's is pending is merged into it (and the
+// other way round), so the timer is looked at whichever it was. `timer`:
+// this one is the timer's. Returns whether it injected the trampoline.
+// Async-signal-safe: atomics, fields of this M and its P, clock_gettime
+// and timer_settime.
+bool slicetimer_signal(M* mp, ucontext_t* uc, bool timer) {
+  std::uint8_t s = mp->slicetimerstate.load(std::memory_order_acquire);
+  if (s != kSliceTimerArmed) {
+    // Busy: this thread was arming it (interrupted here: see arm) or
+    // sysmon is disarming it. Whoever holds it finds Fired.
+    if (timer && s == kSliceTimerBusy) mp->slicetimerstate.compare_exchange_strong(s, kSliceTimerFired);
+    return false;
+  }
+  std::int64_t now = nanotime();
+  if (!timer && now < mp->slicetimerwhen) return false;  // sysmon's signal, and the timer is not due
+  if (!mp->slicetimerstate.compare_exchange_strong(s, kSliceTimerIdle)) return false;
+  P* pp = mp->p;
+  // No P: parked, in gort::syscall, or retaken. The next slice arms it.
+  if (pp == nullptr || sched.exiting.load(std::memory_order_relaxed)) return false;
+  const std::int64_t slice = debug.timeslice_ns;
+  G* gp = mp->curg;
+  if (gp == nullptr) {  // the scheduler, looking for work with the P
+    arm(mp, now + slice);
+    return false;
+  }
+  if (at_syscall(uc)) return false;  // blocked where gort cannot see: sysmon's (blockretake.cpp)
+  const std::int64_t start = pp->slicestart;
+  if (now < start + slice) {
+    arm(mp, start + slice);
+    return false;
+  }
+  if (!work_waiting(pp, now)) {
+    // As sysmon: a preemption would only start a new slice for the same G.
+    std::int64_t next = now + std::max(slice, kSliceIdleRecheckNs);
+    std::int64_t t = pp->timer0when.load(std::memory_order_relaxed);
+    if (t > now && t < next) next = t;
+    arm(mp, next);
+    return false;
+  }
+  if (mp->slicereqstart != start) {
+    mp->slicereqstart = start;
+    mp->slicereqfirst = now;
+    gp->preempt = true;
+    gp->stackguard0.store(kStackPreempt, std::memory_order_relaxed);
+    pp->preemptcount++;
+    sched.npreempttimer.fetch_add(1, std::memory_order_relaxed);
+    if (trace::on.load(std::memory_order_relaxed)) {
+      const std::uint64_t args[] = {static_cast<std::uint64_t>(gp->goid), static_cast<std::uint64_t>(pp->id),
+                                    GORT_TRACE_PREEMPT_TIMER};
+      trace::emit_from_signal(GORT_TRACE_EV_PREEMPT_REQ, args, 3);
+    }
+  }
+  if (try_async_preempt(mp, uc)) return true;  // the trampoline yields; the next slice arms it again
+  // At a point that is not safe (libc, the runtime): the yield point's
+  // poison is set; ask again, as sysmon does, at intervals that double.
+  arm(mp, now + std::clamp(now - mp->slicereqfirst, kPreemptRetryNs, slice));
+  return false;
+}
+
+}  // namespace gort::rt

@@ -1,0 +1,107 @@
+// The slice timer (preempt/slicetimer.cpp): each thread's own timer ends
+// the time slice it runs, sysmon only backs it up; and it never interrupts
+// a gort::syscall. Run with GORTDEBUG=timeslice=1ms (tests/CMakeLists.txt).
+#include <gtest/gtest.h>
+
+#include <gort/debug.h>
+#include <gort/gort.h>
+#include <poll.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <regex>
+#include <string>
+
+#include "child_process.h"
+#include "test_util.h"
+
+namespace {
+
+std::uint64_t timer_requests() { return gort::debug::sched_stats().slice_timer_requests; }
+
+// A goroutine that holds the P without a call until stop is set: only a
+// signal can take the P from it.
+void spin_until(const std::atomic<bool>& stop) {
+  while (!stop.load(std::memory_order_relaxed)) asm volatile("");
+}
+
+// One P, a call-free spinner, and main waking from short sleeps: each
+// wake-up is work waiting for the spinner's P, and the spinner's thread's
+// own timer is what asks it to yield (sysmon would ask only 2 ms after the
+// slice's end). The loop is bounded: a broken timer fails, it does not hang.
+TEST(PreemptSliceTimer, TheThreadsOwnTimerEndsTheSlices) {
+  GORT_SKIP_WITHOUT_ASYNC_PREEMPTION();
+  gort_test::ScopedGomaxprocs procs(1);
+  constexpr std::uint64_t kWanted = 20;
+  const std::uint64_t start = timer_requests();
+  const std::uint64_t signals = gort::debug::sched_stats().preempted_by_signal;
+  std::atomic<bool> stop{false};
+  gort::WaitGroup wg;
+  wg.add(1);
+  gort::go([&] {
+    spin_until(stop);
+    wg.done();
+  });
+  for (int i = 0; i < 5000 && timer_requests() - start < kWanted; ++i) gort::sleep_for(std::chrono::milliseconds(2));
+  stop = true;
+  wg.wait();
+  EXPECT_GE(timer_requests() - start, kWanted);
+  EXPECT_GE(gort::debug::sched_stats().preempted_by_signal - signals, kWanted);
+}
+
+// A blocking call inside gort::syscall that the kernel does not restart
+// after a signal handler (poll with a timeout fails with EINTR) while a
+// spinner keeps the P wanted: the caller's thread armed its timer when the
+// goroutine started, and entersyscall disarms it.
+TEST(PreemptSliceTimer, NeverInterruptsASystemCall) {
+  GORT_SKIP_WITHOUT_ASYNC_PREEMPTION();
+  gort_test::ScopedGomaxprocs procs(1);
+  const std::uint64_t start = timer_requests();
+  std::atomic<bool> stop{false};
+  gort::WaitGroup wg;
+  wg.add(2);
+  gort::go([&] {
+    spin_until(stop);
+    wg.done();
+  });
+  int eintr = 0, calls = 0;
+  gort::go([&] {
+    for (; calls < 200; ++calls) {
+      int saved = 0;
+      long r = gort::syscall([&] {
+        long rc = ::poll(nullptr, 0, 3);
+        saved = errno;
+        return rc;
+      });
+      if (r < 0 && saved == EINTR) ++eintr;
+    }
+    stop = true;
+    wg.done();
+  });
+  wg.wait();
+  EXPECT_EQ(eintr, 0) << "of " << calls << " calls";
+  // Each return from poll found the spinner on the P, and the timer took it back.
+  EXPECT_GT(timer_requests() - start, 0u) << "the timer never ran: the test proves nothing";
+}
+
+// GORTDEBUG=slicetimer=0: sysmon alone ends the slices, with signals of its
+// own (gort_probe sigurg-chain preempts a spinner at GOMAXPROCS=1).
+TEST(PreemptSliceTimer, SlicetimerZeroLeavesTheSlicesToSysmon) {
+  GORT_SKIP_WITHOUT_ASYNC_PREEMPTION();
+  for (const char* setting : {"timeslice=1ms", "timeslice=1ms,slicetimer=0"}) {
+    SCOPED_TRACE(setting);
+    auto r = gort_test::run_child({GORT_PROBE, "sigurg-chain", "handler"}, {{"GORTDEBUG", setting}, {"GOMAXPROCS", "1"}});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.out, m, std::regex("preempted by signal: ([0-9]+)\n"))) << r.out;
+    EXPECT_GT(std::stoull(m[1].str()), 0u) << r.out;
+    ASSERT_TRUE(std::regex_search(r.out, m, std::regex("slice timer requests: ([0-9]+)\n"))) << r.out;
+    if (std::string(setting).find("slicetimer=0") != std::string::npos)
+      EXPECT_EQ(m[1].str(), "0") << r.out;
+    else
+      EXPECT_GT(std::stoull(m[1].str()), 0u) << r.out;
+  }
+}
+
+}  // namespace
