@@ -152,12 +152,17 @@ void stop_the_world_internal(WaitReason reason, const char* why) {
     // signal and a switch away), sooner than a thread sleeping on a futex
     // can be woken on a VM. Then sleep, asking again every 100 µs.
     constexpr std::int64_t kStopSpinNs = 50'000;
-    // A P whose thread is blocked outside gort::syscall stops only when
-    // sysmon takes it (blockretake.cpp): have it look now, not after its sleep.
-    sysmon_wake(nanotime());
-    if (sched.sysmonwait.load()) wake_sysmon();
     for (std::int64_t until = nanotime() + kStopSpinNs; !sched.stopnote.is_set() && nanotime() < until;)
       procyield(10);
+    // A P whose thread is blocked outside gort::syscall stops only when
+    // sysmon takes it (blockretake.cpp): have it look now, not after its
+    // sleep. Only after the spin: woken at once, sysmon would take a CPU
+    // from the very threads that are stopping (on a 2-CPU machine, one of
+    // the two), for nothing in the usual case.
+    if (!sched.stopnote.is_set()) {
+      sysmon_wake(nanotime());
+      if (sched.sysmonwait.load()) wake_sysmon();
+    }
     for (;;) {
       if (sched.stopnote.tsleep(100000)) {
         sched.stopnote.clear();

@@ -257,14 +257,16 @@ TEST(TraceRecord, StartedAgainAndAgainWhileGoroutinesComeAndGo) {
   ::unlink(path.c_str());
 }
 
-// Call-free loops that outlast their time slice: sysmon asks (PREEMPT_REQ),
-// they are preempted by signal (GO_PREEMPT, async), and each preemption
+// Call-free loops that outlast their time slice: their threads' slice
+// timers ask (PREEMPT_REQ; sysmon does where a timer did not), they are
+// preempted by signal (GO_PREEMPT, async), and each preemption
 // ends the slice it interrupted (validate).
 TEST(TraceRecord, AsyncPreemptionsOfCallFreeLoops) {
   GORT_SKIP_WITHOUT_ASYNC_PREEMPTION();
   const std::string path = temp_trace("preempt");
   const int n = gort::gomaxprocs(0) + 1;  // one more than there are Ps: somebody waits
   const std::uint64_t req0 = gort::debug::sched_stats().preempt_requests;
+  const std::uint64_t timer0 = gort::debug::sched_stats().slice_timer_requests;
   gort::trace_start(path);
   {
     gort::WaitGroup wg;
@@ -285,13 +287,22 @@ TEST(TraceRecord, AsyncPreemptionsOfCallFreeLoops) {
   }
   ASSERT_TRUE(gort::trace_stop());
   const std::uint64_t req1 = gort::debug::sched_stats().preempt_requests;
+  const std::uint64_t timer1 = gort::debug::sched_stats().slice_timer_requests;
   tr::Trace t = tr::read_trace(path);
   trace_testing::expect_complete_and_valid(t);
-  std::uint64_t async = 0;
-  for (const tr::Event& e : t.events)
+  std::uint64_t async = 0, by_timer = 0;
+  for (const tr::Event& e : t.events) {
     if (e.type == GORT_TRACE_EV_GO_PREEMPT && e.arg(1) == GORT_TRACE_PREEMPT_ASYNC) async++;
+    if (e.type == GORT_TRACE_EV_PREEMPT_REQ && e.arg(2) == GORT_TRACE_PREEMPT_TIMER) by_timer++;
+  }
   EXPECT_GE(async, 1u);
   expect_preempt_requests(t, req0, req1);
+  // The slice timer's requests are recorded from its signal handler (and
+  // dropped only if it interrupted an event of the thread's own).
+  EXPECT_LE(by_timer, timer1 - timer0);
+  if (timer1 > timer0) {
+    EXPECT_GE(by_timer, 1u);
+  }
   ::unlink(path.c_str());
 }
 

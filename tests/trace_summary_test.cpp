@@ -115,6 +115,32 @@ TEST(TraceSummary, PreemptionDelay) {
   EXPECT_NE(summary_text(s).find("request to preempted"), std::string::npos);
 }
 
+// Requests by kind: sysmon's (cooperative, by signal) and the thread's
+// slice timer's (a signal handler's, kind TIMER, version 3); a timer
+// request starts the delay like any other.
+TEST(TraceSummary, RequestsByKind) {
+  trace_testing::TraceBuilder b;
+  b.batch(0, 100, {{GORT_TRACE_EV_GO_START, 1000, {5, 0}},
+                   {GORT_TRACE_EV_PREEMPT_REQ, 1100, {5, 0, GORT_TRACE_PREEMPT_TIMER}},
+                   {GORT_TRACE_EV_GO_PREEMPT, 1104, {5, GORT_TRACE_PREEMPT_ASYNC, 104}},
+                   {GORT_TRACE_EV_GO_START, 1200, {6, 0}},
+                   {GORT_TRACE_EV_PREEMPT_REQ, 1300, {6, 0, GORT_TRACE_PREEMPT_TIMER}},
+                   {GORT_TRACE_EV_GO_PREEMPT, 1310, {6, GORT_TRACE_PREEMPT_COOP, 110}}});
+  b.batch(1, 101, {{GORT_TRACE_EV_PREEMPT_REQ, 1305, {6, 0, GORT_TRACE_PREEMPT_ASYNC}},
+                   {GORT_TRACE_EV_PREEMPT_REQ, 1306, {6, 0, GORT_TRACE_PREEMPT_COOP}}});
+  b.end();
+  const Summary s = summarize(parse_trace(b.bytes(), "t.bin"));
+  EXPECT_EQ(s.preempt_req_timer, 2u);
+  EXPECT_EQ(s.preempt_req_async, 1u);
+  EXPECT_EQ(s.preempt_req_coop, 1u);
+  EXPECT_EQ(s.preempt_delay.count, 2u);
+  EXPECT_EQ(s.preempt_delay.total, 14);  // 1100 -> 1104, 1300 -> 1310
+  EXPECT_NE(summary_text(s).find("4 (1 coop, 1 async, 2 slice timer)"), std::string::npos) << summary_text(s);
+  Json j;
+  ASSERT_NO_THROW(j = JsonParser(summary_json(s)).parse());
+  EXPECT_EQ(j["preemption_requests"]["timer"].num, 2);
+}
+
 // Running time inside a stop-the-world pause counts as stopped, not twice.
 TEST(TraceSummary, StoppedTimeIsNotCountedTwice) {
   trace_testing::TraceBuilder b;
