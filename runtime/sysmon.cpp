@@ -246,7 +246,10 @@ std::int64_t preempt_slices(std::int64_t now) {
       // or when a timer of this P is due.
       pd.preemptslice = start;
       pd.preemptfirst = 0;
-      pd.preemptwhen = now + std::max(slice, kSliceIdleRecheckNs);
+      // (An M with a slice timer looks again itself, from its handler:
+      // sysmon's look is only the backstop, and a wake-up of sysmon takes
+      // a CPU from a running G.)
+      pd.preemptwhen = now + std::max(slice, kSliceIdleRecheckNs) * (timer ? 10 : 1);
       std::int64_t t = pp->timer0when.load(std::memory_order_relaxed);
       if (t > now && t < pd.preemptwhen) pd.preemptwhen = t;
       due = pd.preemptwhen;
