@@ -3,13 +3,13 @@
 //
 // The M's own slice timer (slicetimer.cpp) fires when the slice of the G it
 // runs ends, and sysmon (or stop the world) sends SIGURG to the M of a G
-// that has held its P too long (preempt.cpp). The handler runs on that M's thread, on the
-// alternate signal stack, and decides whether the G may be stopped exactly
-// where it is. If so it rewrites the signal context so that, when the
-// kernel resumes the thread, the G calls gort_async_preempt (the trampoline,
-// asyncpreempt_x86_64.S), which saves every register and yields. If not it
-// returns and the G goes on; the cooperative half of the request is still
-// armed, and sysmon asks again a little later.
+// that has held its P too long (preempt.cpp). The handler runs on that M's
+// thread, on the alternate signal stack, and decides whether the G may be
+// stopped exactly where it is. If so it rewrites the signal context so
+// that, when the kernel resumes the thread, the G calls gort_async_preempt
+// (the trampoline, asyncpreempt_x86_64.S), which saves every register and
+// yields. If not it returns and the G goes on; the cooperative half of the
+// request is still armed, and the timer or sysmon asks again a little later.
 //
 // A safe point is where nothing would break if the G stopped for a while
 // and then went on, on the same thread:
@@ -134,7 +134,8 @@ void sigurg(int sig, siginfo_t* si, void* ctx) {
     // capture request, and the G's pending preemption request.
     mp->signal_pending.store(0);
     capture_blocked(mp, static_cast<ucontext_t*>(ctx));
-    if (!slicetimer_signal(mp, static_cast<ucontext_t*>(ctx), timer)) try_async_preempt(mp, static_cast<ucontext_t*>(ctx));
+    auto* uc = static_cast<ucontext_t*>(ctx);
+    if (!slicetimer_signal(mp, uc, timer)) try_async_preempt(mp, uc);
   } else {
     if (mp != nullptr) mp->signal_pending.store(0);
     // `gort trace PID` left a request in gort_trace_ctl and sent this

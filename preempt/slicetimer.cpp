@@ -26,7 +26,11 @@
 //     sysmon leaves it, and looked at again later;
 //   - an M without a P (parked, in a system call, retaken) lets it lapse.
 // So a busy M takes at most one signal per slice length (100 a second at
-// 10 ms), and a switch costs nothing more.
+// 10 ms; for a G that nothing waits for, one per max(slice, 1 ms)), and a
+// switch costs nothing more. The timer fires late when its thread has
+// moved to another CPU since arming it (the timer stays behind, on a CPU
+// that may be idle) and when the host takes the vCPU away: bench/README.md
+// has the numbers.
 //
 // A signal interrupts what the thread is doing, and blocking calls that the
 // kernel does not restart after a handler (poll, nanosleep, epoll_wait;
