@@ -286,9 +286,13 @@ int main(int argc, char** argv) {
         spinning.send(1);  // buffered: does not block
         // Forever, and the compiler must see that it is: a loop without
         // side effects is one it may assume ends (clang 14 removed one that
-        // read a flag nothing ever set, and the goroutine returned). The
-        // empty volatile asm is a side effect, and no call.
-        for (;;) asm volatile("");
+        // read a plain flag nothing ever set, and the goroutine returned).
+        // An atomic load is a side effect, and no call; under TSan it is
+        // instrumented, and TSan runs a signal's handler only there (a
+        // process-directed SIGQUIT that lands on this thread would
+        // otherwise never be handled).
+        static std::atomic<bool> never{false};
+        while (!never.load(std::memory_order_relaxed)) asm volatile("");
       });
       spinning.recv();
       std::printf("ready\n");
