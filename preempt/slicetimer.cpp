@@ -129,7 +129,14 @@ void slicetimer_mexit(M* mp) {
 
 void slicetimer_begin_slow(M* mp, std::int64_t start) {
   if (!async_preempt_enabled()) return;
-  arm(mp, start + debug.timeslice_ns);
+  // A G that inherits the slice (runnext) may start after its end: two
+  // goroutines handing a channel back and forth share one slice for good.
+  // Armed for the past, the timer would fire inside arm (Busy: lost), and
+  // the next G would arm it again: a signal per switch. The handler looks
+  // a little later instead (and, with nothing else to run, rearms it for
+  // a slice from then).
+  const std::int64_t soonest = nanotime() + kPreemptRetryNs;
+  arm(mp, std::max(start + debug.timeslice_ns, soonest));
 }
 
 void slicetimer_disarm(M* mp) {
@@ -154,6 +161,7 @@ bool is_slicetimer_signal(const siginfo_t* si, const M* mp) {
 // Async-signal-safe: atomics, fields of this M and its P, clock_gettime
 // and timer_settime.
 bool slicetimer_signal(M* mp, ucontext_t* uc, bool timer) {
+  if (timer) sched.nslicetimerfired.fetch_add(1, std::memory_order_relaxed);
   std::uint8_t s = mp->slicetimerstate.load(std::memory_order_acquire);
   if (s != kSliceTimerArmed) {
     // Busy: this thread was arming it (interrupted here: see arm) or

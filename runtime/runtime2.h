@@ -349,6 +349,7 @@ struct Sched {
   std::atomic<std::uint64_t> npreemptsync;   // preemptions taken at a yield point
   std::atomic<std::uint64_t> npreemptasync;  // preemptions by signal (the trampoline injected)
   std::atomic<std::uint64_t> npreempttimer;  // requests made by the Ms' slice timers
+  std::atomic<std::uint64_t> nslicetimerfired;  // the slice timers' signals (tests: at most one per slice length per M)
   std::atomic<std::uint64_t> nblockretake;   // Ps taken from threads blocked outside gort::syscall
   std::atomic<std::uint64_t> nblockreturn;   // their Gs back through exitblocked
   Racy<std::int32_t> stopwait;

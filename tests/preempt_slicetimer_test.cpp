@@ -14,6 +14,7 @@
 #include <string>
 
 #include "child_process.h"
+#include "runtime2.h"
 #include "test_util.h"
 
 namespace {
@@ -83,6 +84,34 @@ TEST(PreemptSliceTimer, NeverInterruptsASystemCall) {
   EXPECT_EQ(eintr, 0) << "of " << calls << " calls";
   // Each return from poll found the spinner on the P, and the timer took it back.
   EXPECT_GT(timer_requests() - start, 0u) << "the timer never ran: the test proves nothing";
+}
+
+// Two goroutines handing a value back and forth share one time slice for
+// good (each readies the other into runnext, which inherits the slice), so
+// every switch starts a G after its slice's end. The timer must not fire
+// per switch (it once did: armed for the past at each switch, a signal and
+// ~30 µs each); by design it fires about once per slice length.
+TEST(PreemptSliceTimer, AHandOffPairDoesNotMakeItFirePerSwitch) {
+  GORT_SKIP_WITHOUT_ASYNC_PREEMPTION();
+  gort_test::ScopedGomaxprocs procs(1);
+  constexpr int kRoundTrips = 100'000;
+  auto ping = gort::make_chan<int>();
+  auto pong = gort::make_chan<int>();
+  gort::WaitGroup wg;
+  wg.add(1);
+  gort::go([&] {
+    for (int i = 0; i < kRoundTrips; ++i) pong.send(*ping.recv());
+    wg.done();
+  });
+  const std::uint64_t fired0 = gort::rt::sched.nslicetimerfired.load();
+  for (int i = 0; i < kRoundTrips; ++i) {
+    ping.send(i);
+    pong.recv();
+  }
+  wg.wait();
+  const std::uint64_t fired = gort::rt::sched.nslicetimerfired.load() - fired0;
+  // One per ms of the run would be about 50-500 here; per switch, 200000.
+  EXPECT_LT(fired, static_cast<std::uint64_t>(kRoundTrips / 20));
 }
 
 // GORTDEBUG=slicetimer=0: sysmon alone ends the slices, with signals of its
