@@ -97,11 +97,17 @@ bool arm(M* mp, std::int64_t when) {
 
 // The signal interrupted the thread at a system call: the kernel leaves the
 // pc after the `syscall` instruction (0f 05) with -EINTR in rax, or rewinds
-// it to the instruction to restart the call.
+// it to the instruction to restart the call. Only bytes on the pc's own
+// page are read (it is mapped: the thread runs there); a syscall
+// instruction across a page boundary is missed, and then sysmon's
+// blocked-thread watch still sees the thread.
 bool at_syscall(const ucontext_t* uc) {
-  const auto* pc = reinterpret_cast<const unsigned char*>(ctx_pc(uc));
+  const std::uintptr_t at = ctx_pc(uc);
+  const auto* pc = reinterpret_cast<const unsigned char*>(at);
+  const std::uintptr_t off = at & 4095;
   const long rax = static_cast<long>(uc->uc_mcontext.gregs[REG_RAX]);
-  return (pc[-2] == 0x0f && pc[-1] == 0x05 && rax == -EINTR) || (pc[0] == 0x0f && pc[1] == 0x05);
+  if (rax == -EINTR && off >= 2 && pc[-2] == 0x0f && pc[-1] == 0x05) return true;
+  return off <= 4094 && pc[0] == 0x0f && pc[1] == 0x05;
 }
 
 }  // namespace
@@ -195,9 +201,13 @@ bool slicetimer_signal(M* mp, ucontext_t* uc, bool timer) {
     arm(mp, next);
     return false;
   }
-  if (mp->slicereqstart != start) {
+  if (mp->slicereqstart != start) {  // the first request for this slice: retries count from here
     mp->slicereqstart = start;
     mp->slicereqfirst = now;
+  }
+  // (A slice can outlive its G: the next one, from runnext, inherits it,
+  // and is asked in its turn.)
+  if (!gp->preempt) {
     gp->preempt = true;
     gp->stackguard0.store(kStackPreempt, std::memory_order_relaxed);
     pp->preemptcount++;
