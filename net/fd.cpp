@@ -84,12 +84,17 @@ std::string NetFD::describe(const char* op) const {
   return s;
 }
 
+// Never counts a reference on a closed fd (Go's fdMutex.incref, a CAS
+// loop): a fetch_add undone by decref brought the count of an fd already
+// destroyed back to 1 and then 0, and destroyed it a second time, closing
+// whatever fd the number had been given to meanwhile (TSan saw the race in
+// Net.IPv6Loopback: an accept that failed with EINVAL, the listener's
+// number closed under it).
 void NetFD::incref(const char* op) {
-  std::uint64_t s = state_.fetch_add(1);
-  if (s & kClosed) {
-    decref();
-    throw std::system_error(make_error_code(error::closed), describe(op));
-  }
+  std::uint64_t s = state_.load();
+  do {
+    if (s & kClosed) throw std::system_error(make_error_code(error::closed), describe(op));
+  } while (!state_.compare_exchange_weak(s, s + 1));
 }
 
 void NetFD::decref() {
