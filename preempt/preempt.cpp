@@ -74,14 +74,18 @@ void preempt_mexit(M* mp) {
   mp->sigstack = nullptr;
 }
 
+void ask_to_yield(G* gp, P* pp) {
+  gp->preempt = true;
+  gp->stackguard0.store(kStackPreempt, std::memory_order_relaxed);
+  pp->preemptcount++;
+}
+
 void preemptone(P* pp) {
   M* mp = pp->m;
   if (mp == nullptr) return;
   G* gp = mp->curg.load_acquire();
   if (gp == nullptr || gp == mp->g0) return;
-  gp->preempt = true;
-  gp->stackguard0.store(kStackPreempt, std::memory_order_relaxed);
-  pp->preemptcount++;
+  ask_to_yield(gp, pp);
   const bool async = async_preempt_enabled() && mp->procid != 0;
   GORT_TRACE(GORT_TRACE_EV_PREEMPT_REQ, gp->goid, pp->id, async ? GORT_TRACE_PREEMPT_ASYNC : GORT_TRACE_PREEMPT_COOP);
   if (!async) return;

@@ -22,6 +22,10 @@ void preempt_mexit(M* mp);
 // point yields) and, unless asyncpreemptoff, sends its M one SIGURG (at most
 // one in flight per M). Any thread; pp need not be owned.
 void preemptone(P* pp);
+// The cooperative half of a request, which preemptone and the slice timer's
+// handler share: g->preempt, the poisoned stackguard0, the P's count.
+// Async-signal-safe.
+void ask_to_yield(G* gp, P* pp);
 void preemptall();  // every running P (stop the world)
 
 // The M of gp has just dropped its last runtime lock (m->locks == 0): a
@@ -30,12 +34,11 @@ void preemptall();  // every running P (stop the world)
 void preempt_rearm(G* gp);
 
 // The slice timer (slicetimer.cpp; slicetimer_begin is in runtime2.h).
-// minit/mexit on the M's own thread; disarm from any thread (sysmon, for
-// a thread blocked in a system call); syscall: entersyscall's.
+// minit/mexit on the M's own thread; disarm from any thread (entersyscall,
+// and sysmon for a thread blocked in a system call).
 void slicetimer_minit(M* mp);
 void slicetimer_mexit(M* mp);
 void slicetimer_disarm(M* mp);
-void slicetimer_syscall(M* mp);
 
 // Whether signals are used (GORTDEBUG, the sanitizer, the safe-point table).
 bool async_preempt_enabled();

@@ -37,7 +37,7 @@
 // SA_RESTART covers read, write, accept...) fail with EINTR. Go's SIGURG
 // has the same effect, but Go never signals a thread in a system call.
 // Neither does the slice timer:
-//   - entersyscall disarms it (slicetimer_syscall): one timer_settime
+//   - entersyscall disarms it (slicetimer_disarm): one timer_settime
 //     (~0.45 µs) for the first gort::syscall after the timer was armed; the
 //     next slice to begin arms it again. (Disarming only when it would
 //     fire soon and leaving longer calls to sysmon's hand-off would be
@@ -145,15 +145,13 @@ void slicetimer_begin_slow(M* mp, std::int64_t start) {
   arm(mp, std::max(start + debug.timeslice_ns, soonest));
 }
 
+// One load when it is not armed (entersyscall calls it for every call).
 void slicetimer_disarm(M* mp) {
-  std::uint8_t s = kSliceTimerArmed;
+  std::uint8_t s = mp->slicetimerstate.load(std::memory_order_relaxed);
+  if (s != kSliceTimerArmed) return;
   if (!mp->slicetimerstate.compare_exchange_strong(s, kSliceTimerBusy, std::memory_order_acquire)) return;
   settime(mp, 0);
   mp->slicetimerstate.store(kSliceTimerIdle, std::memory_order_release);
-}
-
-void slicetimer_syscall(M* mp) {
-  if (mp->slicetimerstate.load(std::memory_order_relaxed) == kSliceTimerArmed) slicetimer_disarm(mp);
 }
 
 bool is_slicetimer_signal(const siginfo_t* si, const M* mp) {
@@ -208,9 +206,7 @@ bool slicetimer_signal(M* mp, ucontext_t* uc, bool timer) {
   // (A slice can outlive its G: the next one, from runnext, inherits it,
   // and is asked in its turn.)
   if (!gp->preempt) {
-    gp->preempt = true;
-    gp->stackguard0.store(kStackPreempt, std::memory_order_relaxed);
-    pp->preemptcount++;
+    ask_to_yield(gp, pp);
     sched.npreempttimer.fetch_add(1, std::memory_order_relaxed);
     if (trace::on.load(std::memory_order_relaxed)) {
       const std::uint64_t args[] = {static_cast<std::uint64_t>(gp->goid), static_cast<std::uint64_t>(pp->id),

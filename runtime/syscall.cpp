@@ -156,7 +156,7 @@ bool entersyscall() noexcept {
   }
   P* pp = mp->p;
   std::int64_t now = nanotime();
-  slicetimer_syscall(mp);  // no EINTR from it in fn
+  slicetimer_disarm(mp);  // no EINTR from the slice timer in fn
   gp->syscallsp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
   gp->syscallpc = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
   casgstatus(gp, Grunning, Gsyscall);

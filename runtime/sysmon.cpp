@@ -168,8 +168,7 @@ std::uint32_t retake(std::int64_t now, SyscallDue* due, bool* syscalls, bool* ha
     }
     // The call blocks: its thread's slice timer must not interrupt it
     // (preempt/slicetimer.cpp). Whether or not the P is handed off.
-    if (M* mp = pp->syscallm; mp != nullptr && mp->slicetimerstate.load(std::memory_order_relaxed) == kSliceTimerArmed)
-      slicetimer_disarm(mp);
+    if (M* mp = pp->syscallm) slicetimer_disarm(mp);
     // On the one hand we don't want to retake Ps if there is no other work
     // to do, but on the other hand we want to retake them eventually because
     // they can prevent the sysmon thread from deep sleep.

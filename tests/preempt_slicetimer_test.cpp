@@ -21,10 +21,14 @@ namespace {
 
 std::uint64_t timer_requests() { return gort::debug::sched_stats().slice_timer_requests; }
 
-// A goroutine that holds the P without a call until stop is set: only a
-// signal can take the P from it.
-void spin_until(const std::atomic<bool>& stop) {
-  while (!stop.load(std::memory_order_relaxed)) asm volatile("");
+// Starts a goroutine that holds the P without a call until stop is set
+// (only a signal can take the P from it) and then calls wg.done().
+void go_spinner(const std::atomic<bool>& stop, gort::WaitGroup& wg) {
+  wg.add(1);
+  gort::go([&] {
+    while (!stop.load(std::memory_order_relaxed)) asm volatile("");
+    wg.done();
+  });
 }
 
 // One P, a call-free spinner, and main waking from short sleeps: each
@@ -39,11 +43,7 @@ TEST(PreemptSliceTimer, TheThreadsOwnTimerEndsTheSlices) {
   const std::uint64_t signals = gort::debug::sched_stats().preempted_by_signal;
   std::atomic<bool> stop{false};
   gort::WaitGroup wg;
-  wg.add(1);
-  gort::go([&] {
-    spin_until(stop);
-    wg.done();
-  });
+  go_spinner(stop, wg);
   // A request may find the spinner at a point that is not safe (under ASan,
   // inside its runtime) and be retried, so the count of preemptions by
   // signal can trail the count of requests for a while: wait for both.
@@ -66,11 +66,8 @@ TEST(PreemptSliceTimer, NeverInterruptsASystemCall) {
   const std::uint64_t start = timer_requests();
   std::atomic<bool> stop{false};
   gort::WaitGroup wg;
-  wg.add(2);
-  gort::go([&] {
-    spin_until(stop);
-    wg.done();
-  });
+  go_spinner(stop, wg);
+  wg.add(1);
   int eintr = 0, calls = 0;
   gort::go([&] {
     for (; calls < 200; ++calls) {
