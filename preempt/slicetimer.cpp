@@ -141,8 +141,8 @@ void slicetimer_begin_slow(M* mp, std::int64_t start) {
   // the next G would arm it again: a signal per switch. The handler looks
   // a little later instead (and, with nothing else to run, rearms it for
   // a slice from then).
-  const std::int64_t soonest = nanotime() + kPreemptRetryNs;
-  arm(mp, std::max(start + debug.timeslice_ns, soonest));
+  const std::int64_t left = debug.timeslice_ns - ticks_to_ns(cputicks() - start);
+  arm(mp, nanotime() + std::max(left, kPreemptRetryNs));
 }
 
 // One load when it is not armed (entersyscall calls it for every call).
@@ -187,8 +187,9 @@ bool slicetimer_signal(M* mp, ucontext_t* uc, bool timer) {
   }
   if (at_syscall(uc)) return false;  // blocked where gort cannot see: sysmon's (blockretake.cpp)
   const std::int64_t start = pp->slicestart;
-  if (now < start + slice) {
-    arm(mp, start + slice);
+  const std::int64_t ran = ticks_to_ns(cputicks() - start);
+  if (ran < slice) {
+    arm(mp, now + (slice - ran));
     return false;
   }
   if (!work_waiting(pp, now)) {

@@ -68,7 +68,7 @@ void preempt_switch(G* gp, bool async) {
   P* pp = mp->p;
   if (!work_waiting(pp, 0)) {
     pp->schedtick++;
-    pp->slicestart = nanotime();
+    pp->slicestart = cputicks();
     slicetimer_begin(mp, pp->slicestart);
     mp->locks--;
     return;

@@ -318,8 +318,7 @@ void execute(M* mp, G* gp, bool inherit_time) {
     // A new time slice; sysmon preempts the P at slicestart + timeslice. (A
     // G readied by the one before, in runnext, inherits the rest of its.)
     mp->p->schedtick++;
-    std::int64_t now = nanotime();
-    mp->p->slicestart = now;
+    mp->p->slicestart = cputicks();
     // Without a slice timer, sysmon ends the slice, and it may be sleeping
     // past its end (nothing was running, or nothing needed it sooner): one
     // load, and rarely a wake-up. Only for slices shorter than sysmon's
@@ -328,7 +327,7 @@ void execute(M* mp, G* gp, bool inherit_time) {
     // miss per switch.
     if (debug.timeslice_ns < kSysmonMaxSleepNs && !debug.preemptoff &&
         mp->slicetimerstate.load(std::memory_order_relaxed) == kSliceTimerNone)
-      sysmon_wake(now + debug.timeslice_ns);
+      sysmon_wake(nanotime() + debug.timeslice_ns);
   }
   // A G that inherits the slice may find the timer disarmed too (by the
   // last G's system call, or by its firing).
@@ -477,7 +476,7 @@ G* gosched_common(G* gp) {
 
 G* gopreempt(G* gp, int kind) {
   P* pp = getm()->p;
-  GORT_TRACE(GORT_TRACE_EV_GO_PREEMPT, gp->goid, kind, pp ? nanotime() - pp->slicestart : 0);
+  GORT_TRACE(GORT_TRACE_EV_GO_PREEMPT, gp->goid, kind, pp ? ticks_to_ns(cputicks() - pp->slicestart) : 0);
   return gosched_common(gp);
 }
 }  // namespace

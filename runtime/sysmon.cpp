@@ -220,6 +220,7 @@ std::int64_t preempt_slices(std::int64_t now) {
   if (debug.preemptoff) return LLONG_MAX;
   const std::int64_t slice = debug.timeslice_ns;
   std::int64_t next = LLONG_MAX;
+  const std::int64_t ticks = cputicks();
   std::int32_t procs = gomaxprocs.load();
   for (std::int32_t i = 0; i < procs; ++i) {
     P* pp = allp[i];
@@ -227,11 +228,12 @@ std::int64_t preempt_slices(std::int64_t now) {
     M* mp = pp->m;
     if (mp == nullptr || mp->curg == nullptr) continue;  // the scheduler itself, looking for work
     SysmonTick& pd = pp->sysmontick;
-    std::int64_t start = pp->slicestart;
+    std::int64_t start = pp->slicestart;  // cputicks: identifies the slice; its start in nanotime:
+    const std::int64_t start_ns = now - ticks_to_ns(ticks - start);
     // An M with a slice timer ends its slices itself (preempt/slicetimer.cpp):
     // sysmon comes later, for those it could not end.
     const bool timer = mp->slicetimerstate.load(std::memory_order_relaxed) != kSliceTimerNone;
-    std::int64_t due = pd.preemptslice == start ? pd.preemptwhen : start + slice + (timer ? kSliceTimerBackstopNs : 0);
+    std::int64_t due = pd.preemptslice == start ? pd.preemptwhen : start_ns + slice + (timer ? kSliceTimerBackstopNs : 0);
     // A thread that has not run since sysmon's last look (blocked, most
     // likely: retake_blocked is about to take its P) gains nothing from a
     // signal, and a blocking call it interrupts may fail with EINTR.
@@ -386,6 +388,7 @@ void sysmon() {
       for (;;) futexsleep(&never, 0, -1);
     }
     std::int64_t now = nanotime();
+    cputicks_calibrate(now);
     // Asleep while the world is stopped (not while it is stopping: a P whose
     // thread is blocked outside gort::syscall stops only when retaken).
     auto quiet = [] {

@@ -66,7 +66,7 @@ struct PState {
   std::uint32_t status = 0;  // GORT_P*
   std::int64_t m_id = -1;
   std::uint32_t schedtick = 0, syscalltick = 0;
-  std::int64_t slicestart = 0;
+  std::int64_t slicestart = 0;  // the runtime's cputicks() at the slice's start: TSC ticks (or ns without TSC)
   std::uint32_t runqhead = 0, runqtail = 0;
   std::vector<std::int64_t> runq;  // goids in the ring, head first
   std::int64_t runnext = -1;       // goid, -1 if none
