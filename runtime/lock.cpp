@@ -1,6 +1,7 @@
 #include "lock.h"
 
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -56,11 +57,27 @@ void Lock::lock() {
       }
       osyield();
     }
+    if (asymmetric_fence) return sleep_asymmetric();
     v = key_.exchange(2, std::memory_order_acquire);
     if (v == 0) return;
     wait = 2;
     futexsleep(&key_, 2, -1);
   }
+}
+
+// The sleeping half of the asymmetric unlock (lock.h). Counted in
+// sleepers_ for the whole episode, so one membarrier covers every later
+// unlock: each of those reads sleepers_ after it.
+void Lock::sleep_asymmetric() {
+  sleepers_.fetch_add(1, std::memory_order_relaxed);
+  if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+    fatal("membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after registration");
+  for (;;) {
+    std::uint32_t v = 0;
+    if (key_.compare_exchange_strong(v, 1, std::memory_order_acquire)) break;
+    futexsleep(&key_, 1, -1);
+  }
+  sleepers_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 bool Lock::try_lock() {
@@ -71,7 +88,16 @@ bool Lock::try_lock() {
 }
 
 void Lock::unlock() {
-  if (key_.exchange(0, std::memory_order_release) == 2) futexwakeup(&key_, 1);
+  if (asymmetric_fence) {
+    key_.store(0, std::memory_order_release);
+    // Only the compiler is kept from reading first; the CPU may still (a
+    // store waits in its store buffer), and the sleeper's membarrier is
+    // what makes that safe (lock.h).
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_relaxed) != 0) futexwakeup(&key_, 1);
+  } else if (key_.exchange(0, std::memory_order_release) == 2) {
+    futexwakeup(&key_, 1);
+  }
   if (M* mp = getm()) {
     if (--mp->locks == 0) releasem_rearm(mp);
   }

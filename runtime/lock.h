@@ -5,6 +5,15 @@
 // Holding one raises m->locks, which the preemption code reads: a G is never
 // preempted while its M holds a runtime lock.
 //
+// Unlike Go's, unlock is no locked instruction where the kernel offers
+// membarrier(PRIVATE_EXPEDITED) (asymmetric_fence): a locked instruction
+// costs ~5 ns here, and a buffered channel operation is a lock and an
+// unlock. unlock stores 0 and then reads `sleepers`; a thread about to
+// sleep on the futex counts itself in `sleepers` and then runs membarrier,
+// which puts a full barrier into every thread of the process: either the
+// unlocker's read sees the count, or the sleeper's next look at the key sees
+// the unlock. The rare side (a sleep, after spinning) pays a system call.
+//
 // Note is a one-shot event: notesleep blocks the thread until notewakeup.
 // An M parks on its Note in stopm; stop_the_world waits on one.
 #pragma once
@@ -26,8 +35,10 @@ class Lock {
   bool try_lock();
 
  private:
-  // 0 unlocked, 1 locked, 2 locked with sleepers.
+  void sleep_asymmetric();
+  // 0 unlocked, 1 locked, 2 locked with sleepers (without asymmetric_fence).
   std::atomic<std::uint32_t> key_{0};
+  std::atomic<std::uint32_t> sleepers_{0};  // threads asleep (or about to) on key_, with asymmetric_fence
 };
 
 class Note {
