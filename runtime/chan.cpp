@@ -3,6 +3,7 @@
 // waiting receiver hands its value straight to it (and the other way round),
 // without touching the buffer. Lock-free checks answer "not ready" for
 // non-blocking operations without taking the lock.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -13,15 +14,38 @@ namespace gort::detail {
 
 using namespace gort::rt;
 
+namespace {
+// The channel and its buffer are one allocation, as Go's hchan and buf: a
+// malloc and a free less per channel (after() makes one per call). The
+// buffer starts at the first multiple of the element's alignment past the
+// ChanCore.
+std::size_t block_align(const ElemOps* ops) { return std::max(alignof(ChanCore), ops->align); }
+std::size_t buf_offset(const ElemOps* ops) {
+  const std::size_t a = std::max<std::size_t>(ops->align, 1);
+  return (sizeof(ChanCore) + a - 1) / a * a;
+}
+// Plain operator new where its alignment does (the aligned one is
+// posix_memalign, slower than malloc).
+void* block_new(std::size_t bytes, std::size_t align) {
+  if (align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) return ::operator new(bytes);
+  return ::operator new(bytes, std::align_val_t(align));
+}
+void block_delete(void* p, std::size_t align) {
+  if (align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__)
+    ::operator delete(p);
+  else
+    ::operator delete(p, std::align_val_t(align));
+}
+}  // namespace
+
 ChanCore* chan_make(const ElemOps* ops, std::size_t cap) {
   if (cap > (std::size_t{1} << 40) / (ops->size ? ops->size : 1)) gopanic_message("makechan: size out of range");
-  auto* c = new ChanCore();
+  const std::size_t bytes = cap > 0 ? buf_offset(ops) + cap * ops->size : sizeof(ChanCore);
+  void* mem = block_new(bytes, block_align(ops));
+  auto* c = new (mem) ChanCore();
   c->ops = ops;
   c->dataqsiz = cap;
-  if (cap > 0) {
-    std::size_t align = ops->align < alignof(std::max_align_t) ? alignof(std::max_align_t) : ops->align;
-    c->buf = static_cast<unsigned char*>(::operator new(cap * ops->size, std::align_val_t(align)));
-  }
+  if (cap > 0) c->buf = static_cast<unsigned char*>(mem) + buf_offset(ops);
   return c;
 }
 
@@ -32,11 +56,9 @@ void chan_unref(ChanCore* c) noexcept {
   // Nobody can reach the channel any more: destroy what is still buffered.
   std::size_t n = c->qcount.load(std::memory_order_relaxed);
   for (std::size_t i = 0; i < n; ++i) c->ops->destroy(c->slot((c->recvx + i) % c->dataqsiz));
-  if (c->buf) {
-    std::size_t align = c->ops->align < alignof(std::max_align_t) ? alignof(std::max_align_t) : c->ops->align;
-    ::operator delete(c->buf, std::align_val_t(align));
-  }
-  delete c;
+  const std::size_t align = block_align(c->ops);
+  c->~ChanCore();
+  block_delete(c, align);
 }
 
 std::size_t chan_len(const ChanCore* c) noexcept { return c ? c->qcount.load(std::memory_order_relaxed) : 0; }

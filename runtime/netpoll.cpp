@@ -195,7 +195,7 @@ void netpollgoready(G* gp) {
   if (gp) goready(gp);
 }
 
-void deadline_fired(void* arg, std::int64_t seq) {
+void deadline_fired(void* arg, std::int64_t seq, std::int64_t) {
   auto* pd = static_cast<PollDesc*>(arg);
   bool write = seq & 1;
   std::int64_t gen = seq >> 1;

@@ -34,6 +34,10 @@ struct G;
 struct M;
 struct P;
 struct Timer;
+struct TimerEntry {  // a P's timer heap: the timer and its when (time.cpp)
+  std::int64_t when;
+  Timer* t;
+};
 using UnlockFnPtr = bool (*)(G* gp, void* arg);
 
 // G status, with Go's numbering (runtime2.go) so tools can share tables.
@@ -305,7 +309,7 @@ struct alignas(64) P {
 
   // The timer heap (Go 1.14: timers live on the P that made them).
   Lock timerslock;
-  std::vector<Timer*> timers;
+  std::vector<TimerEntry> timers;  // a 4-ary min-heap on when (time.cpp)
   std::atomic<std::int64_t> timer0when;  // when of the earliest timer, 0 if none
   Racy<std::uint32_t> ntimers;           // timers.size(), for readers without timerslock
 
@@ -595,7 +599,7 @@ std::int64_t guard_budget_left();
 struct Timer {
   std::int64_t when;
   std::int64_t period;  // > 0: fire again every period
-  void (*f)(void* arg, std::int64_t seq);
+  void (*f)(void* arg, std::int64_t seq, std::int64_t now);  // now: nanotime() as the heap was checked
   void* arg;
   std::int64_t seq;
   std::atomic<P*> pp;  // the P whose heap holds it; nullptr if not in a heap

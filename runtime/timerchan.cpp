@@ -17,8 +17,10 @@ namespace {
 // A non-blocking send that also gives up on a closed channel: unlike Go's
 // time.After, whose channel is receive-only, a gort::Chan<time_point> can be
 // closed by its holder, and the timer must not panic in the scheduler then.
-void send_now(ChanCore* c) {
-  time_point now{std::chrono::nanoseconds(nanotime())};
+// The time sent is when the heap was checked (a batch of due timers shares
+// one clock read, within microseconds of each firing).
+void send_now(ChanCore* c, std::int64_t now_ns) {
+  time_point now{std::chrono::nanoseconds(now_ns)};
   chan_offer(c, &now);
 }
 
@@ -29,9 +31,9 @@ struct AfterTimer {
   ChanCore* c;
 };
 
-void after_fire(void* arg, std::int64_t) {
+void after_fire(void* arg, std::int64_t, std::int64_t now) {
   auto* a = static_cast<AfterTimer*>(arg);
-  send_now(a->c);
+  send_now(a->c, now);
   chan_unref(a->c);
   delete a;
 }
@@ -45,7 +47,7 @@ struct TickerState {
 };
 
 namespace {
-void tick_fire(void* arg, std::int64_t) { send_now(static_cast<TickerState*>(arg)->c); }
+void tick_fire(void* arg, std::int64_t, std::int64_t now) { send_now(static_cast<TickerState*>(arg)->c, now); }
 }  // namespace
 
 std::int64_t to_ns_positive(std::chrono::nanoseconds d, const char* what) {
