@@ -505,6 +505,36 @@ TEST(Select, RuntimeSizedSelectBlocksUntilACaseIsReady) {
   for (int i = 0; i < kN; ++i) EXPECT_EQ(queued(chs[static_cast<std::size_t>(i)], true), 0) << "channel " << i;
 }
 
+// A case written with a Chan variable refers to the variable (no copy of
+// the handle: no reference-count traffic per select); select reads it when
+// it runs, as Go's select evaluates its channel expressions then.
+TEST(Select, ACaseOfAVariableReadsTheVariableWhenTheSelectRuns) {
+  auto a = gort::make_chan<int>(1);
+  auto b = gort::make_chan<int>(1);
+  gort::Chan<int> which = a;
+  int got = -1;
+  auto c = gort::on_recv(which, [&](std::optional<int> v) { got = v.value_or(-1); });
+  which = b;  // after the case was made, before the select runs
+  b.send(2);
+  EXPECT_EQ(gort::select(std::move(c), gort::on_default()), 0u);
+  EXPECT_EQ(got, 2);
+  EXPECT_EQ(a.len(), 0u);
+}
+
+// A runtime-sized case owns its channel: the variable it was made from may
+// be gone by the time the select runs.
+TEST(Select, RuntimeSizedCasesOutliveTheVariablesTheyWereMadeFrom) {
+  std::vector<gort::SelectCase> cases;
+  int got = -1;
+  for (int i = 0; i < 4; ++i) {
+    gort::Chan<int> local = gort::make_chan<int>(1);
+    if (i == 2) local.send(20);
+    cases.emplace_back(gort::on_recv(local, [&](std::optional<int> v) { got = v.value_or(-1); }));
+  }  // every `local` is gone: the cases hold the only handles
+  EXPECT_EQ(gort::select(std::span<gort::SelectCase>(cases)), 2u);
+  EXPECT_EQ(got, 20);
+}
+
 // ---- select in a foreign thread ---------------------------------------------------
 
 TEST(SelectForeign, ThreadSelectIsWokenByAGoroutine) {

@@ -44,11 +44,31 @@ struct NoOp {
   void operator()() const noexcept {}
 };
 
+// How a case holds its channel. A Chan passed as a variable (an lvalue) is
+// borrowed: the case refers to the variable, which select reads when it
+// runs (as Go's select evaluates its channel expressions then). A copy
+// would cost two atomic reference-count updates per case per select, a
+// fifth of a select ping-pong. A temporary (on_recv(after(1s))) is moved
+// in and owned. The runtime-sized SelectCase always owns (a vector of cases
+// may outlive a loop's variables).
+template <class T>
+struct ChanBorrowed {
+  const Chan<T>* p;
+  ChanCore* core() const noexcept { return p->core(); }
+  Chan<T> owned() const { return *p; }
+};
+template <class T>
+struct ChanOwned {
+  Chan<T> ch;
+  ChanCore* core() const noexcept { return ch.core(); }
+  Chan<T> owned() && { return std::move(ch); }
+};
+
 }  // namespace detail
 
-template <class T, class F>
+template <class T, class F, class H = detail::ChanOwned<T>>
 struct RecvCase {
-  Chan<T> ch;
+  H ch;
   F f;
   detail::Slot<T> slot{};
   static constexpr bool is_default = false;
@@ -59,16 +79,18 @@ struct RecvCase {
     else
       f(std::optional<T>());
   }
+  RecvCase<T, F> owned() && { return {{std::move(ch).owned()}, std::move(f)}; }
 };
 
-template <class T, class F>
+template <class T, class F, class H = detail::ChanOwned<T>>
 struct SendCase {
-  Chan<T> ch;
+  H ch;
   T value;
   F f;
   static constexpr bool is_default = false;
   detail::SelCase sel() { return {ch.core(), &value, true}; }
   void finish(bool) { f(); }
+  SendCase<T, F> owned() && { return {{std::move(ch).owned()}, std::move(value), std::move(f)}; }
 };
 
 template <class F>
@@ -78,22 +100,42 @@ struct DefaultCase {
   void finish(bool) { f(); }
 };
 
+// on_recv/on_send with a Chan variable borrow it (the variable must outlive
+// the select, as it does when the case is written inside the select call);
+// with a temporary they own it.
 template <class T, class F>
-RecvCase<T, std::decay_t<F>> on_recv(Chan<T> ch, F&& f) {
+RecvCase<T, std::decay_t<F>, detail::ChanBorrowed<T>> on_recv(const Chan<T>& ch, F&& f) {
   static_assert(std::is_invocable_v<std::decay_t<F>&, std::optional<T>>, "on_recv's function takes std::optional<T>");
-  return {std::move(ch), std::forward<F>(f)};
+  return {{&ch}, std::forward<F>(f)};
+}
+template <class T, class F>
+RecvCase<T, std::decay_t<F>> on_recv(Chan<T>&& ch, F&& f) {
+  static_assert(std::is_invocable_v<std::decay_t<F>&, std::optional<T>>, "on_recv's function takes std::optional<T>");
+  return {{std::move(ch)}, std::forward<F>(f)};
 }
 template <class T>
-RecvCase<T, void (*)(std::optional<T>)> on_recv(Chan<T> ch) {
-  return {std::move(ch), [](std::optional<T>) {}};
+RecvCase<T, void (*)(std::optional<T>), detail::ChanBorrowed<T>> on_recv(const Chan<T>& ch) {
+  return {{&ch}, [](std::optional<T>) {}};
+}
+template <class T>
+RecvCase<T, void (*)(std::optional<T>)> on_recv(Chan<T>&& ch) {
+  return {{std::move(ch)}, [](std::optional<T>) {}};
 }
 template <class T, class V, class F>
-SendCase<T, std::decay_t<F>> on_send(Chan<T> ch, V&& value, F&& f) {
-  return {std::move(ch), T(std::forward<V>(value)), std::forward<F>(f)};
+SendCase<T, std::decay_t<F>, detail::ChanBorrowed<T>> on_send(const Chan<T>& ch, V&& value, F&& f) {
+  return {{&ch}, T(std::forward<V>(value)), std::forward<F>(f)};
+}
+template <class T, class V, class F>
+SendCase<T, std::decay_t<F>> on_send(Chan<T>&& ch, V&& value, F&& f) {
+  return {{std::move(ch)}, T(std::forward<V>(value)), std::forward<F>(f)};
 }
 template <class T, class V>
-SendCase<T, detail::NoOp> on_send(Chan<T> ch, V&& value) {
-  return {std::move(ch), T(std::forward<V>(value)), {}};
+SendCase<T, detail::NoOp, detail::ChanBorrowed<T>> on_send(const Chan<T>& ch, V&& value) {
+  return {{&ch}, T(std::forward<V>(value)), {}};
+}
+template <class T, class V>
+SendCase<T, detail::NoOp> on_send(Chan<T>&& ch, V&& value) {
+  return {{std::move(ch)}, T(std::forward<V>(value)), {}};
 }
 template <class F>
 DefaultCase<std::decay_t<F>> on_default(F&& f) {
@@ -145,7 +187,15 @@ std::size_t select(Cases&&... cases) {
 class SelectCase {
  public:
   template <class Case, class = std::enable_if_t<!std::is_same_v<std::decay_t<Case>, SelectCase>>>
-  SelectCase(Case&& c) : impl_(std::make_unique<Impl<std::decay_t<Case>>>(std::forward<Case>(c))) {}
+  SelectCase(Case&& c) {
+    if constexpr (std::decay_t<Case>::is_default) {
+      impl_ = std::make_unique<Impl<std::decay_t<Case>>>(std::decay_t<Case>(std::forward<Case>(c)));
+    } else {
+      // Always owning: the vector of cases may outlive the variables.
+      auto o = std::decay_t<Case>(std::forward<Case>(c)).owned();
+      impl_ = std::make_unique<Impl<decltype(o)>>(std::move(o));
+    }
+  }
   bool is_default() const { return impl_->is_default(); }
   detail::SelCase sel() { return impl_->sel(); }
   void finish(bool ok) { impl_->finish(ok); }
