@@ -36,11 +36,26 @@ void block_delete(void* p, std::size_t align) {
   else
     ::operator delete(p, std::align_val_t(align));
 }
+
+// Where chan_make_extra's extra bytes start: past the buffer, aligned for
+// anything.
+std::size_t extra_offset(const ElemOps* ops, std::size_t cap) {
+  const std::size_t end = cap > 0 ? buf_offset(ops) + cap * ops->size : sizeof(ChanCore);
+  constexpr std::size_t a = alignof(std::max_align_t);
+  return (end + a - 1) / a * a;
+}
 }  // namespace
 
-ChanCore* chan_make(const ElemOps* ops, std::size_t cap) {
+void* chan_extra(ChanCore* c) { return reinterpret_cast<unsigned char*>(c) + extra_offset(c->ops, c->dataqsiz); }
+
+ChanCore* chan_make(const ElemOps* ops, std::size_t cap) { return chan_make_extra(ops, cap, 0); }
+
+ChanCore* chan_make_extra(const ElemOps* ops, std::size_t cap, std::size_t extra) {
   if (cap > (std::size_t{1} << 40) / (ops->size ? ops->size : 1)) gopanic_message("makechan: size out of range");
-  const std::size_t bytes = cap > 0 ? buf_offset(ops) + cap * ops->size : sizeof(ChanCore);
+  const std::size_t bytes = extra > 0 ? extra_offset(ops, cap) + extra
+                            : cap > 0 ? buf_offset(ops) + cap * ops->size
+                                      : sizeof(ChanCore);
+  // (The block is at least max_align_t-aligned either way: the extra bytes' offset is a multiple of it.)
   void* mem = block_new(bytes, block_align(ops));
   auto* c = new (mem) ChanCore();
   c->ops = ops;

@@ -99,6 +99,11 @@ struct ChanCore {
   void* slot(std::size_t i) { return buf + i * ops->size; }
 };
 
+// A channel with `extra` bytes of the caller's after its buffer, in the same
+// allocation (after(): its timer), aligned for any type; chan_extra finds them.
+ChanCore* chan_make_extra(const ElemOps* ops, std::size_t cap, std::size_t extra);
+void* chan_extra(ChanCore* c);
+
 // The parts of chansend/chanrecv that select shares. All with c->lock held.
 void send_direct(ChanCore* c, Sudog* sg, void* ep);   // to a waiting receiver
 void recv_direct(ChanCore* c, Sudog* sg, void* ep);   // from a waiting sender

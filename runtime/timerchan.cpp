@@ -3,6 +3,7 @@
 // sends with a non-blocking send, dropping the value when the channel is full
 // (a Ticker's slow reader misses ticks, as in Go).
 #include <chrono>
+#include <new>
 #include <string>
 
 #include "chan_impl.h"
@@ -24,18 +25,21 @@ void send_now(ChanCore* c, std::int64_t now_ns) {
   chan_offer(c, &now);
 }
 
-// after(): the timer owns one reference to the channel and frees itself
-// once it has fired.
+// after(): the timer lives in its channel's allocation (chan_make_extra) and
+// owns one reference to it, dropped once it has fired; the channel, and
+// with it the timer, goes when the last reference does.
 struct AfterTimer {
   Timer t;
   ChanCore* c;
 };
+static_assert(alignof(AfterTimer) <= alignof(std::max_align_t), "chan_extra aligns for max_align_t");
 
 void after_fire(void* arg, std::int64_t, std::int64_t now) {
   auto* a = static_cast<AfterTimer*>(arg);
-  send_now(a->c, now);
-  chan_unref(a->c);
-  delete a;
+  ChanCore* c = a->c;
+  send_now(c, now);
+  a->~AfterTimer();
+  chan_unref(c);
 }
 
 }  // namespace
@@ -56,9 +60,9 @@ std::int64_t to_ns_positive(std::chrono::nanoseconds d, const char* what) {
 }
 
 ChanCore* after_ns(std::int64_t when) {
-  ChanCore* c = chan_make(&elem_ops<time_point>, 1);
+  ChanCore* c = chan_make_extra(&elem_ops<time_point>, 1, sizeof(AfterTimer));
   chan_ref(c);  // one for the caller's handle, one for the timer
-  auto* a = new AfterTimer();
+  auto* a = new (chan_extra(c)) AfterTimer();
   a->c = c;
   a->t.when = when;
   a->t.f = after_fire;
