@@ -80,11 +80,13 @@ void settime(M* mp, std::int64_t when) {
   timer_settime(static_cast<timer_t>(mp->slicetimer), TIMER_ABSTIME, &its, nullptr);
 }
 
-// From Idle: arms the timer for `when`. False if someone else holds it.
-bool arm(M* mp, std::int64_t when) {
-  std::uint8_t s = kSliceTimerIdle;
+// From Idle (or `from`): arms the timer for `when`. False if someone else
+// holds it.
+bool arm(M* mp, std::int64_t when, std::uint8_t from = kSliceTimerIdle) {
+  std::uint8_t s = from;
   if (!mp->slicetimerstate.compare_exchange_strong(s, kSliceTimerBusy, std::memory_order_acquire)) return false;
   mp->slicetimerwhen = when;
+  mp->slicetimerdue = cputicks() + ns_to_ticks(when - nanotime());
   settime(mp, when);
   // Fired: it went off while Busy (`when` had passed by the time it was
   // set: the thread was descheduled in between), and the handler did
@@ -142,7 +144,10 @@ void slicetimer_begin_slow(M* mp, std::int64_t start) {
   // a little later instead (and, with nothing else to run, rearms it for
   // a slice from then).
   const std::int64_t left = debug.timeslice_ns - ticks_to_ns(cputicks() - start);
-  arm(mp, nanotime() + std::max(left, kPreemptRetryNs));
+  const std::int64_t when = nanotime() + std::max(left, kPreemptRetryNs);
+  // Armed for an earlier slice's end (slicetimer_begin): moved, if the
+  // handler or sysmon does not hold it meanwhile.
+  if (!arm(mp, when)) arm(mp, when, kSliceTimerArmed);
 }
 
 // One load when it is not armed (entersyscall calls it for every call).

@@ -35,8 +35,8 @@ void schedinit() {
   // library's object is linked only when something refers to it).
   asm volatile("" : : "r"(&gort_debug_descriptor));
   sched.starttime = nanotime();
-  cputicks_init();  // before any M: they read tsc_ticks unsynchronised
   parsedebugvars();
+  cputicks_init();  // before any M (they read tsc_ticks unsynchronised), after the time slice is known
   preempt_init();
   blockretake_init();  // before any M: minit reads what it sets
   stackinit();

@@ -220,6 +220,7 @@ struct M {
   void* slicetimer;
   std::atomic<std::uint8_t> slicetimerstate;  // kSliceTimer*: none, idle, busy, armed
   std::int64_t slicetimerwhen;  // armed: when it fires (nanotime)
+  std::int64_t slicetimerdue;   // the same in cputicks (slicetimer_begin compares slice starts with it)
   std::int64_t slicereqstart;   // the slice (slicestart) it last asked to end,
   std::int64_t slicereqfirst;   // and when it first asked
   // GORTDEBUG=blockwarn: sysmon asks (1) the thread's SIGURG handler for
@@ -452,7 +453,8 @@ inline std::int64_t cputicks() noexcept {
 inline std::int64_t ticks_to_ns(std::int64_t d) noexcept {
   return static_cast<std::int64_t>((static_cast<__int128>(d) * tick_ns_q32.load(std::memory_order_relaxed)) >> 32);
 }
-void cputicks_init();                       // schedinit
+std::int64_t ns_to_ticks(std::int64_t ns) noexcept;
+void cputicks_init();                       // schedinit (after parsedebugvars: it reads the time slice)
 void cputicks_calibrate(std::int64_t now);  // sysmon, every round
 std::uint32_t fastrand();
 std::uint32_t fastrandn(std::uint32_t n);
@@ -488,10 +490,21 @@ inline std::uint32_t load_after_full_barrier(std::atomic<std::uint32_t>& a) {
   return a.load(std::memory_order_relaxed);
 }
 void slicetimer_begin_slow(M* mp, std::int64_t start);  // preempt/slicetimer.cpp
-// A time slice began at `start` on mp's P: if mp's slice timer is
-// disarmed, arm it for the slice's end (one load when it is armed).
+extern std::atomic<std::int64_t> half_slice_ticks;        // timeslice/2 in cputicks (time.cpp)
+// A time slice began at `start` (cputicks) on mp's P: if mp's slice timer
+// is disarmed, arm it for the slice's end. If it is armed for an end more
+// than half a slice before this one's (a slice that ended early: the G
+// blocked, or the world stopped), move it: left alone it would go off for
+// nothing, interrupting the thread at a random moment, once per slice
+// length (a stop-the-world's signal that lands just then waits for it).
+// Two loads and a compare when nothing is to be done; a move is a
+// timer_settime (~0.4 µs here), at most about twice per slice length.
 inline void slicetimer_begin(M* mp, std::int64_t start) {
-  if (__builtin_expect(mp->slicetimerstate.load(std::memory_order_relaxed) == kSliceTimerIdle, 0))
+  const std::uint8_t s = mp->slicetimerstate.load(std::memory_order_relaxed);
+  if (__builtin_expect(s == kSliceTimerIdle || (s == kSliceTimerArmed &&
+                                                start + half_slice_ticks.load(std::memory_order_relaxed) >
+                                                    mp->slicetimerdue),
+                       0))
     slicetimer_begin_slow(mp, start);
 }
 

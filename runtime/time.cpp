@@ -36,6 +36,12 @@ std::int64_t nanotime_coarse() noexcept {
 // --- cputicks ----------------------------------------------------------------
 bool tsc_ticks = false;
 std::atomic<std::uint64_t> tick_ns_q32{std::uint64_t{1} << 32};
+std::atomic<std::int64_t> half_slice_ticks{0};
+
+std::int64_t ns_to_ticks(std::int64_t ns) noexcept {
+  const std::uint64_t q = tick_ns_q32.load(std::memory_order_relaxed);
+  return static_cast<std::int64_t>((static_cast<__int128>(ns) << 32) / static_cast<__int128>(q));
+}
 
 namespace {
 // The first (TSC, nanotime) pair: every later rate is measured from it, so
@@ -70,10 +76,12 @@ void set_rate(std::int64_t ticks, std::int64_t ns) {
   if (ticks <= 0 || ns <= 0) return;
   tick_ns_q32.store(static_cast<std::uint64_t>((static_cast<unsigned __int128>(ns) << 32) / static_cast<std::uint64_t>(ticks)),
                     std::memory_order_relaxed);
+  half_slice_ticks.store(ns_to_ticks(debug.timeslice_ns / 2), std::memory_order_relaxed);
 }
 }  // namespace
 
 void cputicks_init() {
+  half_slice_ticks.store(debug.timeslice_ns / 2, std::memory_order_relaxed);  // ticks are ns until the TSC is set up
   if (!tsc_clocksource()) return;
   tick_pair(&calib_tsc0, &calib_ns0);
   // A first rate over 20 µs (to within ~0.1%: slices of a few ms err by
@@ -87,6 +95,7 @@ void cputicks_init() {
   const std::uint64_t q = tick_ns_q32.load(std::memory_order_relaxed);
   if (q < (std::uint64_t{1} << 32) / 20 || q > (std::uint64_t{10} << 32)) {
     tick_ns_q32.store(std::uint64_t{1} << 32, std::memory_order_relaxed);
+    half_slice_ticks.store(debug.timeslice_ns / 2, std::memory_order_relaxed);
     return;
   }
   tsc_ticks = true;

@@ -116,6 +116,31 @@ TEST(PreemptSliceTimer, AHandOffPairDoesNotMakeItFirePerSwitch) {
   EXPECT_LT(fired, static_cast<std::uint64_t>(kRoundTrips / 20));
 }
 
+// Two goroutines that yield to each other start a new slice at every
+// switch and never finish one. The timer, armed for the first slice's end,
+// is moved along (slicetimer_begin) instead of going off at a slice end long
+// past, which would cost a signal per slice length for nothing.
+TEST(PreemptSliceTimer, SlicesThatEndEarlyDoNotMakeItGoOff) {
+  GORT_SKIP_WITHOUT_ASYNC_PREEMPTION();
+  gort_test::ScopedGomaxprocs procs(1);
+  std::atomic<bool> stop{false};
+  gort::WaitGroup wg;
+  wg.add(1);
+  gort::go([&] {
+    while (!stop.load(std::memory_order_relaxed)) gort::gosched();
+    wg.done();
+  });
+  const std::uint64_t fired0 = gort::rt::sched.nslicetimerfired.load();
+  const std::int64_t t0 = gort::rt::nanotime();
+  while (gort::rt::nanotime() - t0 < 200'000'000) gort::gosched();  // 200 slice lengths (timeslice=1ms)
+  stop.store(true);
+  wg.wait();
+  const std::uint64_t fired = gort::rt::sched.nslicetimerfired.load() - fired0;
+  // Going off once per slice length would be about 200. (A slice the OS
+  // interrupts for longer than the rest of it may still end by the timer.)
+  EXPECT_LT(fired, 50u);
+}
+
 // GORTDEBUG=slicetimer=0: sysmon alone ends the slices, with signals of its
 // own (gort_probe sigurg-chain preempts a spinner at GOMAXPROCS=1).
 TEST(PreemptSliceTimer, SlicetimerZeroLeavesTheSlicesToSysmon) {
