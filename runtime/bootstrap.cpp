@@ -74,6 +74,38 @@ void wait_for_m0() {
     futexsleep(&never, 0, 100'000);
   }
 }
+
+// m0 is about to return from gort::run, and the caller's main to return to
+// exit(), which runs the program's static destructors. Go's goroutines
+// simply stop at os.Exit; C++ goroutines still running then would run
+// under those destructors and use destroyed objects (a std::error_category
+// whose vptr is gone, a logger's stream). So, beyond Go's rule, the
+// goroutines still on a P are asked to yield (as stop-the-world asks:
+// poison and SIGURG), and their Ms park for good in the scheduler
+// (schedule_loop sees exiting). gort::run waits for that, up to
+// kExitGraceNs: a goroutine that cannot stop (a call-free loop with
+// signals off, a thread blocked outside gort::syscall) is left running, as
+// before. A goroutine returning from gort::syscall meanwhile parks in
+// exitsyscall.
+void stop_goroutines_for_exit() {
+  constexpr std::int64_t kExitGraceNs = 100'000'000;
+  const std::int64_t deadline = nanotime() + kExitGraceNs;
+  std::atomic<std::uint32_t> never{0};
+  for (;;) {
+    bool running = false;
+    const std::int32_t n = gomaxprocs.load();
+    for (std::int32_t i = 0; i < n; ++i) {
+      P* pp = allp[i];
+      if (pp->status.load() != Prunning) continue;
+      M* mp = pp->m;
+      if (mp == nullptr || mp == m0 || mp->curg.load_acquire() == nullptr) continue;
+      running = true;
+      preemptone(pp);
+    }
+    if (!running || nanotime() > deadline) return;
+    futexsleep(&never, 0, 50'000);
+  }
+}
 }  // namespace
 
 // The main goroutine returned (on whatever M it ran): the program ends.
@@ -114,6 +146,7 @@ int run_end(FnSlot* slot) {
   sigquit_init();  // after sysmon: its thread is counted as a system M like sysmon's (sigquit.cpp)
   schedule_loop(m0);  // returns when main has returned
   m0_returned.store(true);
+  stop_goroutines_for_exit();
   slicetimer_mexit(m0);  // no SIGURG for this thread once gort::run has returned
   setg(nullptr);
   return sched.exit_status;

@@ -334,12 +334,16 @@ void execute(M* mp, G* gp, bool inherit_time) {
   slicetimer_begin(mp, mp->p->slicestart);
 }
 
+}  // namespace
+
 // Parks this M forever: the program is exiting and this M must not run
 // anything more (its thread ends with the process).
 [[noreturn]] void park_forever() {
   std::atomic<std::uint32_t> never{0};
   for (;;) futexsleep(&never, 0, -1);
 }
+
+namespace {
 
 // mp's locked G is one it just preempted (preempt/yield.cpp: pinned to mp
 // until it runs again). Often it was preempted for timers that had come

@@ -459,6 +459,7 @@ void cputicks_calibrate(std::int64_t now);  // sysmon, every round
 std::uint32_t fastrand();
 std::uint32_t fastrandn(std::uint32_t n);
 
+[[noreturn]] void park_forever();  // the program is exiting: this thread runs nothing more
 void mcall(G* (*fn)(G*), bool exiting = false);  // exiting: the G never comes back
 G* run_g(M* mp, G* gp);
 void systemstack(void (*fn)(void*), void* arg);

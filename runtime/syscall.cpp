@@ -181,6 +181,9 @@ bool entersyscall() noexcept {
 }
 
 void exitsyscall() noexcept {
+  // gort::run has returned or is returning: the caller's static destructors
+  // may be running, and no goroutine code may run under them.
+  if (sched.exiting.load(std::memory_order_acquire)) park_forever();
   M* mp = getm();
   G* gp = mp->curg;
   if (readgstatus(gp) != Gsyscall) fatal("exitsyscall: goroutine %lld is not in a system call", static_cast<long long>(gp->goid));

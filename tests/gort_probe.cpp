@@ -68,7 +68,7 @@ void on_sigquit(int) {
 
 int usage() {
   std::fprintf(stderr, "usage: gort_probe gomaxprocs|exit N|void|abandon N|resize-exit|sleepers-exit|deadlock|panic|go-before-run|"
-                       "gomaxprocs-before-run|run-twice|locked-m0|sigurg-chain\n");
+                       "gomaxprocs-before-run|run-twice|locked-m0|sigurg-chain|exit-statics\n");
   return 64;
 }
 
@@ -103,6 +103,42 @@ int main(int argc, char** argv) {
       gort::gosched();
       std::printf("main returns %d\n", n);
       return n;
+    });
+  }
+  if (cmd == "exit-statics") {
+    // A static whose destructor runs in exit(), after gort::run has
+    // returned. It takes 20 ms, long enough for any goroutine still running
+    // to see it destroyed: spinners in call-free loops, and goroutines
+    // coming back from gort::syscall.
+    struct Guard {
+      std::atomic<bool> alive{true};
+      ~Guard() {
+        alive.store(false);
+        usleep(20'000);
+      }
+    };
+    static Guard guard;
+    return gort::run([] {
+      auto check = [] {
+        if (!guard.alive.load(std::memory_order_relaxed)) {
+          const char msg[] = "a goroutine ran after gort::run returned\n";
+          ssize_t rc = write(2, msg, sizeof msg - 1);
+          (void)rc;
+          _exit(3);
+        }
+      };
+      for (int i = 0; i < 4; ++i) gort::go([check] {
+          for (;;) check();
+        });
+      for (int i = 0; i < 4; ++i) gort::go([check] {
+          for (;;) {
+            gort::syscall([] { return usleep(500); });
+            check();
+          }
+        });
+      gort::sleep_for(std::chrono::milliseconds(5));
+      std::printf("main returns\n");
+      return 0;
     });
   }
   if (cmd == "resize-exit") {

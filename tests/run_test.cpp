@@ -29,6 +29,7 @@
 
 #include "child_process.h"
 #include "test_util.h"
+#include "test_util.h"
 
 namespace {
 
@@ -39,6 +40,20 @@ TEST(RunExitStatus, MainsResultIsTheExitStatus) {
     auto r = gort_test::run_child({probe(), "exit", std::to_string(code)});
     EXPECT_EQ(r.term_signal, 0);
     EXPECT_EQ(r.exit_code, code) << r.err;
+    EXPECT_EQ(r.err, "");
+  }
+}
+
+// Beyond Go: when main returns, the goroutines still running are stopped
+// before gort::run returns, so none runs under the program's static
+// destructors (gort_probe exit-statics: a static's 20 ms destructor, and
+// goroutines that exit with status 3 if they see it destroyed).
+TEST(RunExitStatus, NoGoroutineRunsUnderStaticDestructors) {
+  GORT_SKIP_WITHOUT_ASYNC_PREEMPTION();
+  for (const char* procs : {"1", "2", "4"}) {
+    auto r = gort_test::run_child({probe(), "exit-statics"}, {{"GOMAXPROCS", procs}});
+    EXPECT_EQ(r.exit_code, 0) << "GOMAXPROCS=" << procs << "\n" << r.err;
+    EXPECT_EQ(r.out, "main returns\n");
     EXPECT_EQ(r.err, "");
   }
 }
