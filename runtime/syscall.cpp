@@ -182,9 +182,12 @@ bool entersyscall() noexcept {
 
 void exitsyscall() noexcept {
   // gort::run has returned or is returning: the caller's static destructors
-  // may be running, and no goroutine code may run under them.
-  if (sched.exiting.load(std::memory_order_acquire)) park_forever();
+  // may be running, and no goroutine code may run under them. Not m0: it
+  // must get back to its scheduler to return from gort::run (a goroutine
+  // that blocked m0's thread outside gort::syscall, retaken, comes back
+  // here from its last mcall once main has returned).
   M* mp = getm();
+  if (sched.exiting.load(std::memory_order_acquire) && mp != m0) park_forever();
   G* gp = mp->curg;
   if (readgstatus(gp) != Gsyscall) fatal("exitsyscall: goroutine %lld is not in a system call", static_cast<long long>(gp->goid));
   locks_inc(mp);
