@@ -101,7 +101,7 @@ int mutex_scenario(int hold_ms) {
   return 0;
 }
 
-int read_scenario() {
+int read_scenario(int gap_ms) {
   int fds[2];
   if (pipe(fds) != 0) return 1;
   auto replies = gort::make_chan<int>();
@@ -117,7 +117,7 @@ int read_scenario() {
   for (int i = 1; i <= kRequests; ++i) {
     if (::write(fds[1], &i, sizeof i) != sizeof i) return 1;
     sum += *replies.recv();
-    gort::sleep_for(2ms);  // requests arrive now and then: the server blocks in read between them
+    gort::sleep_for(std::chrono::milliseconds(gap_ms));  // requests arrive now and then: the server blocks in read between them
   }
   ::close(fds[1]);
   std::printf("read: %d requests answered (sum %ld) in %.0f ms\n", kRequests, sum, ms_since(t0));
@@ -159,14 +159,16 @@ int demo(const char* self) {
 int main(int argc, char** argv) {
   if (argc < 2) return demo(argv[0]);
   std::string what = argv[1];
-  const int hold_ms = argc > 2 ? std::atoi(argv[2]) : 30;
-  if ((what != "mutex" && what != "read") || hold_ms < 1 || hold_ms > 1000) {
-    std::fprintf(stderr, "usage: blocking [mutex [HOLD_MS (1-1000)] | read]\n");
+  // mutex: how long A holds the lock once B waits; read: the gap between
+  // requests, which the server spends blocked in read(2).
+  const int ms = argc > 2 ? std::atoi(argv[2]) : what == "mutex" ? 30 : 2;
+  if ((what != "mutex" && what != "read") || ms < 1 || ms > 1000) {
+    std::fprintf(stderr, "usage: blocking [mutex [HOLD_MS (1-1000)] | read [GAP_MS (1-1000)]]\n");
     return 2;
   }
   watchdog(argv[1]);
   return gort::run([&] {
     gort::gomaxprocs(1);
-    return what == "mutex" ? mutex_scenario(hold_ms) : read_scenario();
+    return what == "mutex" ? mutex_scenario(ms) : read_scenario(ms);
   });
 }
