@@ -68,6 +68,39 @@ bool find_cu(Dwfl_Module* mod, Dwarf_Addr addr, Dwarf_Die* out, Dwarf_Addr* bias
   return false;
 }
 
+// The innermost function, inlined call or block that has pc, below parent.
+// dwarf_getscopes does this, but it skips every DIE without an address
+// range, namespaces and classes included: GCC puts a function's
+// definition at the top of its CU (pointing at the declaration inside the
+// namespace), clang nests it in its namespaces, and there libdw finds
+// nothing. So this walk goes into those without asking for a range.
+bool innermost_scope(Dwarf_Die* parent, Dwarf_Addr pc, Dwarf_Die* out, int depth = 0) {
+  Dwarf_Die child;
+  if (depth > 64 || dwarf_child(parent, &child) != 0) return false;
+  do {
+    switch (dwarf_tag(&child)) {
+      case DW_TAG_namespace:
+      case DW_TAG_class_type:
+      case DW_TAG_structure_type:
+      case DW_TAG_union_type:
+        if (innermost_scope(&child, pc, out, depth + 1)) return true;
+        break;
+      case DW_TAG_subprogram:
+      case DW_TAG_inlined_subroutine:
+      case DW_TAG_lexical_block:
+        if (dwarf_haspc(&child, pc) == 1) {
+          *out = child;
+          innermost_scope(&child, pc, out, depth + 1);  // a deeper one, if any
+          return true;
+        }
+        break;
+      default:
+        break;
+    }
+  } while (dwarf_siblingof(&child, &child) == 0);
+  return false;
+}
+
 std::string decl_file(Dwarf_Die* die) {
   const char* f = dwarf_decl_file(die);
   return f ? f : "";
@@ -129,15 +162,21 @@ std::vector<SourceFrame> symbolize(Dwfl* dwfl, std::uintptr_t pc, bool exact) {
     }
     Dwarf_Die* scopes = nullptr;
     int n = cu ? dwarf_getscopes(cu, lookup - bias, &scopes) : 0;
+    Dwarf_Die innermost;
+    bool have = false;
     if (n > 0) {
-      // dwarf_getscopes follows an inlined function into its abstract
-      // definition; the chain of concrete callers comes from the innermost
-      // scope's own parents (what eu-addr2line -i does).
-      Dwarf_Die innermost = scopes[0];
-      std::free(scopes);
-      scopes = nullptr;
-      n = dwarf_getscopes_die(&innermost, &scopes);
+      innermost = scopes[0];
+      have = true;
+    } else if (cu != nullptr) {
+      have = innermost_scope(cu, lookup - bias, &innermost);  // clang's nesting (above)
     }
+    std::free(scopes);
+    scopes = nullptr;
+    n = 0;
+    // dwarf_getscopes follows an inlined function into its abstract
+    // definition; the chain of concrete callers comes from the innermost
+    // scope's own parents (what eu-addr2line -i does).
+    if (have) n = dwarf_getscopes_die(&innermost, &scopes);
     Dwarf_Files* files = nullptr;
     std::size_t nfiles = 0;
     if (cu) dwarf_getsrcfiles(cu, &files, &nfiles);
