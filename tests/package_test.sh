@@ -50,6 +50,34 @@ endif()
 add_executable(y inspect.cpp)
 target_compile_options(y PRIVATE -Wall -Wextra -Werror)
 target_link_libraries(y PRIVATE gort::inspect)
+# A goroutine that panics in the user's code: its dump must name that code,
+# whichever compiler built it (optimised, so inlined, with DWARF).
+add_executable(z panic.cpp)
+target_compile_options(z PRIVATE -O2 -g)
+target_link_libraries(z PRIVATE gort::gort)
+EOF
+cat >"$tmp/proj/panic.cpp" <<'EOF'
+#include <gort/gort.h>
+
+#include <stdexcept>
+
+namespace app {
+void check_order(int n) {
+  if (n > 0) throw std::runtime_error("order out of stock");
+}
+}  // namespace app
+
+int main() {
+  return gort::run([] {
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&] {
+      app::check_order(1);
+      wg.done();
+    });
+    wg.wait();
+  });
+}
 EOF
 cat >"$tmp/proj/inspect.cpp" <<'EOF'
 #include <gort/inspect/elf.h>
@@ -129,4 +157,35 @@ out=$(GOMAXPROCS=2 $run "$tmp/proj/build/x") || status=$?
 [ "$status" -eq 7 ] || fail "exit status $status, expected 7"
 elf=$($run "$tmp/proj/build/y" "$tmp/proj/build/x") || fail "the gort::inspect program failed: '$elf'"
 [ "$elf" = "entry=_start gort=1" ] || fail "gort::inspect read x as '$elf', expected 'entry=_start gort=1'"
+# The dump of a panicking goroutine names the user's function and where
+# the goroutine was created. ($1: which compiler built $2.)
+check_dump() {
+  st=0
+  dump=$($run "$2" 2>&1) || st=$?
+  [ "$st" -eq 2 ] || fail "$1: the panicking program exited with $st, expected 2: $dump"
+  echo "$dump" | grep -q "^panic: std::runtime_error: order out of stock" || fail "$1: no panic message in: $dump"
+  echo "$dump" | grep -q "app::check_order" || fail "$1: the dump does not name app::check_order: $dump"
+  echo "$dump" | grep -q "panic.cpp:7" || fail "$1: the dump does not show panic.cpp:7: $dump"
+  echo "$dump" | grep -q "^created by main" || fail "$1: 'created by' does not name main: $dump"
+}
+check_dump "${cxx:-c++}" "$tmp/proj/build/z"
+
+# The same user code built by clang, if it is here: clang nests definitions
+# in their namespaces in DWARF, where libdw's scope lookup does not look.
+clang=$(command -v clang++ || command -v clang++-14 || true)
+if [ -n "$clang" ] && [ "$(basename "${cxx:-}")" != "$(basename "$clang")" ]; then
+  cmake -S "$tmp/proj" -B "$tmp/proj/build-clang" -DCMAKE_CXX_COMPILER="$clang" -DCMAKE_PREFIX_PATH="$tmp/prefix" \
+    -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON >"$tmp/configure-clang.log" 2>&1 || {
+    cat "$tmp/configure-clang.log" >&2
+    fail "configuring the scratch project with clang failed"
+  }
+  cmake --build "$tmp/proj/build-clang" --target z >"$tmp/build-clang.log" 2>&1 || {
+    cat "$tmp/build-clang.log" >&2
+    fail "building the panicking program with clang failed"
+  }
+  check_dump clang "$tmp/proj/build-clang/z"
+  echo "package_test: the dumps of both compilers' builds name the user's code"
+else
+  echo "package_test: no clang++ here: the dump of a clang build was not checked"
+fi
 echo "package_test: OK ($out, exit $status)"

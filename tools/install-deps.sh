@@ -7,6 +7,7 @@ set -euo pipefail
 pkgs=(cmake ninja-build g++ make pkg-config libgtest-dev libgmock-dev libbenchmark-dev
       libunwind-dev libelf-dev libdw-dev libboost-context-dev libboost-fiber-dev
       gdb binutils  # gdb: gcore and the gdb extension's tests; binutils: readelf for gort elf's tests
+      clang-14      # package_test builds a user's program with clang too: its dumps must name the user's code
       chromium fonts-dejavu-core)  # chromium: the trace viewer's test (a font: installed without recommends)
 if [[ "${1:-}" == "--bench" ]]; then pkgs+=(golang-go delve linux-perf); fi  # perf: how long inspect_compare.sh's targets stay stopped
 missing=()
