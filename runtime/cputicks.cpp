@@ -1,7 +1,7 @@
 // cputicks: the clock of time slices (runtime2.h says why it is not
 // nanotime()). RDTSC where the kernel's clock source is the TSC, else
 // nanotime(); the rate that turns ticks into nanoseconds is measured at
-// start-up over 20 µs and refined by sysmon from the first (TSC, nanotime)
+// start-up over 100 µs and refined by sysmon from the first (TSC, nanotime)
 // pair, so its error shrinks with the time the program has run.
 #include <fcntl.h>
 #include <unistd.h>
@@ -37,16 +37,22 @@ bool tsc_clocksource() {
   return n >= 3 && std::strncmp(buf, "tsc", 3) == 0 && (buf[3] == '\n' || buf[3] == 0);
 }
 
-// A TSC reading and the nanotime() between two of them. Read again if the
-// two are far apart (the thread was interrupted or descheduled in between,
-// and the pair would not be one instant): a read takes ~100 ticks.
+// A TSC reading and the nanotime() between two of them, the tightest of
+// up to 32 tries: the pair's error is half the gap between the two TSC
+// reads, ~100 ticks normally, microseconds when the thread was interrupted
+// in between or clock_gettime is slow (TSan intercepts it).
 void tick_pair(std::int64_t* tsc, std::int64_t* ns) {
-  for (int i = 0;; ++i) {
+  std::int64_t best = -1;
+  for (int i = 0; i < 32; ++i) {
     const auto a = static_cast<std::int64_t>(__builtin_ia32_rdtsc());
-    *ns = nanotime();
+    const std::int64_t n = nanotime();
     const auto b = static_cast<std::int64_t>(__builtin_ia32_rdtsc());
-    *tsc = a + (b - a) / 2;
-    if (b - a < 5000 || i == 100) return;
+    if (best < 0 || b - a < best) {
+      best = b - a;
+      *tsc = a + (b - a) / 2;
+      *ns = n;
+    }
+    if (best < 500) return;
   }
 }
 
@@ -62,11 +68,12 @@ void cputicks_init() {
   half_slice_ticks.store(debug.timeslice_ns / 2, std::memory_order_relaxed);  // ticks are ns until the TSC is set up
   if (!tsc_clocksource()) return;
   tick_pair(&calib_tsc0, &calib_ns0);
-  // A first rate over 20 µs (to within ~0.1%: slices of a few ms err by
-  // µs); sysmon's rounds make it exact within milliseconds.
+  // A first rate over 100 µs (to within ~0.1% when the pairs are tight:
+  // slices of a few ms err by µs); sysmon's rounds make it exact within
+  // milliseconds.
   std::int64_t t, n;
   do tick_pair(&t, &n);
-  while (n - calib_ns0 < 20'000);
+  while (n - calib_ns0 < 100'000);
   set_rate(t - calib_tsc0, n - calib_ns0);
   calib_last = n;
   // 100 MHz to 20 GHz, or the TSC is not what the kernel said it is.
