@@ -39,6 +39,7 @@
 //                            spins (run with GORTDEBUG=asyncpreemptoff=1: a
 //                            SIGQUIT dump cannot stop it and must not wait for it)
 #include <gort/gort.h>
+#include <gort/debug.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -331,8 +332,22 @@ int main(int argc, char** argv) {
         while (!never.load(std::memory_order_relaxed)) asm volatile("");
       });
       spinning.recv();
-      std::printf("ready\n");
-      std::fflush(stdout);
+      // "ready" once main is asleep, not before: a SIGQUIT between the
+      // print and the park found main preempted on its way to sleep
+      // ([runnable], not [sleep]) on a loaded machine. sleep_for arms its
+      // timer only once the goroutine is parked, and it is the program's
+      // only timer. (Not stop_the_world and for_each_g: with
+      // asyncpreemptoff=1 the spinner never lets the world stop.)
+      gort::go([] {
+        for (;;) {
+          std::size_t timers = 0;
+          for (const auto& p : gort::debug::sched_stats().ps) timers += p.timers;
+          if (timers > 0) break;
+          gort::gosched();
+        }
+        std::printf("ready\n");
+        std::fflush(stdout);
+      });
       gort::sleep_for(std::chrono::hours(1));
       return 0;
     });
