@@ -191,8 +191,7 @@ bool retake_one(P* pp, M* mp, G* gp, std::uintptr_t sp, std::uintptr_t pc, const
   if (!mp->blockretake.compare_exchange_strong(none, kBlockRetaking)) return false;
   // The other half of locks_inc's fence.
   if (asymmetric_fence) {
-    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
-      fatal("membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after registration");
+    membarrier_all();
   } else {
 #if !GORT_TSAN  // (TSan supports no fences; the CAS above is a full barrier on x86)
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -259,6 +258,11 @@ bool blockwarn_retaken(std::int64_t now) {
 }
 
 }  // namespace
+
+void membarrier_all() {
+  if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+    fatal("membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after registration");
+}
 
 void blockretake_init() {
   cpu_set_t set;

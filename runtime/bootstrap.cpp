@@ -53,6 +53,10 @@ void schedinit() {
 namespace {
 std::atomic<bool> m0_returned{false};  // gort::run is returning: the program is the caller's again
 
+// How long the program's exit waits for goroutines to get out of the way
+// (wait_for_m0, stop_goroutines_for_exit).
+constexpr std::int64_t kExitGraceNs = 100'000'000;
+
 // main returned on another M while m0 runs a goroutine: m0 must come back
 // to its scheduler to return from gort::run. Ask that goroutine to yield
 // (by signal, or at its next yield point; preemptoff does not stop this),
@@ -61,7 +65,6 @@ std::atomic<bool> m0_returned{false};  // gort::run is returning: the program is
 // end the process from here with main's status, as Go's runtime.main does
 // (without static destructors, which could run under goroutines still running).
 void wait_for_m0() {
-  constexpr std::int64_t kExitGraceNs = 100'000'000;
   const std::int64_t deadline = nanotime() + kExitGraceNs;
   std::atomic<std::uint32_t> never{0};
   while (!m0_returned.load()) {
@@ -88,7 +91,6 @@ void wait_for_m0() {
 // before. A goroutine returning from gort::syscall meanwhile parks in
 // exitsyscall.
 void stop_goroutines_for_exit() {
-  constexpr std::int64_t kExitGraceNs = 100'000'000;
   const std::int64_t deadline = nanotime() + kExitGraceNs;
   std::atomic<std::uint32_t> never{0};
   for (;;) {

@@ -56,10 +56,13 @@ void tick_pair(std::int64_t* tsc, std::int64_t* ns) {
   }
 }
 
-void set_rate(std::int64_t ticks, std::int64_t ns) {
-  if (ticks <= 0 || ns <= 0) return;
-  tick_ns_q32.store(static_cast<std::uint64_t>((static_cast<unsigned __int128>(ns) << 32) / static_cast<std::uint64_t>(ticks)),
-                    std::memory_order_relaxed);
+// ns per tick in 32.32 fixed point, from ticks > 0 and ns > 0.
+std::uint64_t rate_q32(std::int64_t ticks, std::int64_t ns) {
+  return static_cast<std::uint64_t>((static_cast<unsigned __int128>(ns) << 32) / static_cast<std::uint64_t>(ticks));
+}
+
+void set_rate(std::uint64_t q) {
+  tick_ns_q32.store(q, std::memory_order_relaxed);
   half_slice_ticks.store(ns_to_ticks(debug.timeslice_ns / 2), std::memory_order_relaxed);
 }
 }  // namespace
@@ -74,15 +77,12 @@ void cputicks_init() {
   std::int64_t t, n;
   do tick_pair(&t, &n);
   while (n - calib_ns0 < 100'000);
-  set_rate(t - calib_tsc0, n - calib_ns0);
-  calib_last = n;
+  if (t <= calib_tsc0) return;
   // 100 MHz to 20 GHz, or the TSC is not what the kernel said it is.
-  const std::uint64_t q = tick_ns_q32.load(std::memory_order_relaxed);
-  if (q < (std::uint64_t{1} << 32) / 20 || q > (std::uint64_t{10} << 32)) {
-    tick_ns_q32.store(std::uint64_t{1} << 32, std::memory_order_relaxed);
-    half_slice_ticks.store(debug.timeslice_ns / 2, std::memory_order_relaxed);
-    return;
-  }
+  const std::uint64_t q = rate_q32(t - calib_tsc0, n - calib_ns0);
+  if (q < (std::uint64_t{1} << 32) / 20 || q > (std::uint64_t{10} << 32)) return;
+  set_rate(q);
+  calib_last = n;
   tsc_ticks = true;
 }
 
@@ -90,7 +90,7 @@ void cputicks_calibrate(std::int64_t now) {
   if (!tsc_ticks || now - calib_last < 1'000'000) return;
   std::int64_t t, n;
   tick_pair(&t, &n);
-  set_rate(t - calib_tsc0, n - calib_ns0);
+  if (t > calib_tsc0 && n > calib_ns0) set_rate(rate_q32(t - calib_tsc0, n - calib_ns0));
   calib_last = n;
 }
 

@@ -1,7 +1,6 @@
 #include "lock.h"
 
 #include <linux/futex.h>
-#include <linux/membarrier.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -70,8 +69,7 @@ void Lock::lock() {
 // unlock: each of those reads sleepers_ after it.
 void Lock::sleep_asymmetric() {
   sleepers_.fetch_add(1, std::memory_order_relaxed);
-  if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
-    fatal("membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after registration");
+  membarrier_all();
   for (;;) {
     std::uint32_t v = 0;
     if (key_.compare_exchange_strong(v, 1, std::memory_order_acquire)) break;

@@ -475,6 +475,9 @@ void systemstack(F&& f) {
 // a Dekker pair whose other side is sysmon's membarrier (asymmetric: the
 // common side pays only a compiler barrier; see blockretake.cpp).
 extern bool asymmetric_fence;  // membarrier(PRIVATE_EXPEDITED) is registered
+// The heavy side of an asymmetric fence: a full barrier on every thread of
+// the process (membarrier). Only with asymmetric_fence (blockretake.cpp).
+void membarrier_all();
 void blockretake_wait(M* mp);
 // A full barrier between the caller's stores before and a's load. TSan
 // supports no fences: under it (never asymmetric) a seq_cst

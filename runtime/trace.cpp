@@ -33,7 +33,6 @@
 #include "traceback.h"
 
 #include <fcntl.h>
-#include <linux/membarrier.h>
 #include <link.h>
 #include <sched.h>
 #include <sys/syscall.h>
@@ -127,7 +126,7 @@ std::mutex& control() {
   return *m;
 }
 
-// The TSC where the scheduler's cputicks() uses it (time.cpp), as of the
+// The TSC where the scheduler's cputicks() uses it (cputicks.cpp), as of the
 // trace's start: a trace started before gort::run keeps nanotime.
 bool tsc = false;
 
@@ -365,8 +364,7 @@ void writer_main() {
 // its seq_cst store of `on`: without membarrier, the recording threads'
 // side is seq_cst too and the stopper's seq_cst loads of busy complete it.
 void fence_all_threads() {
-  if (asymmetric_fence && ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
-    fatal("membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after registration");
+  if (asymmetric_fence) membarrier_all();
 }
 
 }  // namespace
