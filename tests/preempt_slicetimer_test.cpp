@@ -131,14 +131,20 @@ TEST(PreemptSliceTimer, SlicesThatEndEarlyDoNotMakeItGoOff) {
     wg.done();
   });
   const std::uint64_t fired0 = gort::rt::sched.nslicetimerfired.load();
+  const std::uint64_t asked0 = timer_requests();
   const std::int64_t t0 = gort::rt::nanotime();
   while (gort::rt::nanotime() - t0 < 200'000'000) gort::gosched();  // 200 slice lengths (timeslice=1ms)
   stop.store(true);
   wg.wait();
+  // Firings that asked for nothing. A slice the OS interrupts for longer
+  // than the rest of it does end by the timer, which then asks the G to
+  // yield (the other one waits): on a loaded machine those were 63 in one
+  // run, and they are not what this counts.
+  const std::uint64_t asked = timer_requests() - asked0;
   const std::uint64_t fired = gort::rt::sched.nslicetimerfired.load() - fired0;
-  // Going off once per slice length would be about 200. (A slice the OS
-  // interrupts for longer than the rest of it may still end by the timer.)
-  EXPECT_LT(fired, 50u);
+  const std::uint64_t useless = fired > asked ? fired - asked : 0;
+  // Going off for nothing once per slice length would be about 200.
+  EXPECT_LT(useless, 50u) << fired << " firings, " << asked << " preemption requests";
 }
 
 // GORTDEBUG=slicetimer=0: sysmon alone ends the slices, with signals of its
