@@ -50,7 +50,7 @@ namespace {
 bool handoff_to_locked(P* pp) {
   if (!runqempty(pp)) return false;
   sched.lock.lock();
-  G* gp = sched.runqhead;
+  G* gp = globrunqpeek();
   M* lm = gp ? static_cast<M*>(gp->lockedm) : nullptr;
   if (sched.gcwaiting.load() || sched.exiting.load() || lm == nullptr || !lm->blocked || lm->lockedg != gp ||
       lm->nextp != nullptr) {

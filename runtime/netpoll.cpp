@@ -512,10 +512,8 @@ void injectglist(GList list) {
   // the rest go on our own P's queue.
   std::int32_t global = pp == nullptr ? list.n : std::min(list.n, sched.npidle.load());
   if (global > 0) {
-    GList g;
-    for (std::int32_t i = 0; i < global; ++i) g.push(list.pop());
     sched.lock.lock();
-    globrunqputbatch(g.head, g.tail, g.n);
+    for (std::int32_t i = 0; i < global; ++i) globrunqput(list.pop());
     sched.lock.unlock();
     for (std::int32_t i = 0; i < global && sched.npidle.load() > 0; ++i) startm(nullptr, false);
   }

@@ -359,7 +359,7 @@ G* take_back_preempted(M* mp) {
   if (!runqempty(pp) || sched.gcwaiting.load()) return nullptr;
   sched.lock.lock();
   G* gp = nullptr;
-  if (sched.runqhead == lg && !sched.gcwaiting.load()) gp = globrunqget(pp, 1);
+  if (globrunqpeek() == lg && !sched.gcwaiting.load()) gp = globrunqget(pp, 1);
   sched.lock.unlock();
   return gp;
 }

@@ -48,13 +48,8 @@ void destroyp(P* pp, P* into) {
   if (G* next = pp->runnext.exchange(nullptr)) globrunqputhead(next);
   moveTimers(into, pp);
   sched.gflock.lock();
-  while (G* gp = pp->gfree) {
-    pp->gfree = gp->schedlink;
-    pp->gfreecnt--;
-    gp->schedlink = sched.gfree;
-    sched.gfree = gp;
-    sched.ngfree++;
-  }
+  gfpush_global(pp->gfree, pp->gfreecnt);
+  pp->gfreecnt = 0;
   sched.gflock.unlock();
   pp->status.store(Pdead);
 }

@@ -149,7 +149,13 @@ struct EhGlobals {
   unsigned int uncaught;
 };
 
-struct G {
+// Field order is for the cache: a scheduler with many goroutines (skynet's
+// 100,000 runnable at once) finds each G cold when it comes to run it, so
+// what execute, the switch and park touch sits in the first two lines (the
+// G is 64-byte aligned); what newproc, dumps and the inspector read comes
+// after. Tools find fields through the debug descriptor, not by offset.
+struct alignas(64) G {
+  // ---- line 0: execute, the switch, the yield-point check
   Stack stack;
   // The yield-point check compares sp with stackguard0. Normally
   // stack.lo + StackGuard; stackPreempt asks the G to yield.
@@ -160,32 +166,36 @@ struct G {
   Racy<bool> preempt;       // preemption requested: yield at the next yield point
   Racy<bool> preempt_stop;  // on preemption, go to Gpreempted instead of Grunnable
   Racy<bool> asyncpreempted;  // stopped by SIGURG: its registers are in gort_async_preempt's frame
-  bool preemptpinned;         // preempted: locked to its M until it runs again (preempt/yield.cpp)
+  Racy<M*> m;         // the M running it, or nullptr
+  // ---- line 1: the switch's exception state, park and ready
+  EhGlobals eh;
+  std::int64_t waitsince;  // nanotime_coarse() when it parked (the dump's ", N minutes"), 0 if not waiting
+  // goid, parentgoid, startpc, fnword: written by newproc (a dead G is
+  // reused) and read by threads that walk allgs meanwhile (the trace's
+  // start, schedtrace), which re-read goid to see a reuse.
+  Racy<std::int64_t> goid;
+  Racy<M*> lockedm;   // lock_os_thread: the only M that may run this G (M.lockedg points back)
+  G* schedlink;       // next G on a free list or a netpoll GList
+  void* param;             // passed by the waker (sema: ticket)
+  Timer* timer;            // the sleep timer, made on first use
+  // ---- the rest
+  void* tsan_fiber;
+  void* asan_fake_stack;
   // In gort::syscall: the frame of entersyscall (for_each_g scans from
   // here); in a system call sysmon found blocked: the thread's user sp and
   // pc at its entry into the kernel (written by sysmon, hence Racy).
   Racy<std::uintptr_t> syscallsp;
   Racy<std::uintptr_t> syscallpc;
-  bool guarded;       // the stack has a guard page below stack.lo
-  // goid, parentgoid, startpc, fnword: written by newproc (a dead G is
-  // reused) and read by threads that walk allgs meanwhile (the trace's
-  // start, schedtrace), which re-read goid to see a reuse.
-  Racy<std::int64_t> goid;
   Racy<std::int64_t> parentgoid;
-  Racy<M*> m;         // the M running it, or nullptr
-  Racy<M*> lockedm;   // lock_os_thread: the only M that may run this G (M.lockedg points back)
-  G* schedlink;       // next G on a run or free list
-  std::int64_t waitsince;  // nanotime_coarse() when it parked (the dump's ", N minutes"), 0 if not waiting
   Racy<std::uintptr_t> startpc;  // the start function (the invoke thunk of its callable)
   Racy<std::uint64_t> fnword;     // the callable's first word (the function, for a function pointer)
   std::uintptr_t gopc;     // where go() was called
-  void* param;             // passed by the waker (sema: ticket)
-  Timer* timer;            // the sleep timer, made on first use
+  bool preemptpinned;         // preempted: locked to its M until it runs again (preempt/yield.cpp)
+  bool guarded;       // the stack has a guard page below stack.lo
   detail::FnSlot fn;
-  EhGlobals eh;
-  void* tsan_fiber;
-  void* asan_fake_stack;
 };
+static_assert(offsetof(G, m) + sizeof(G::m) <= 64 && offsetof(G, timer) + sizeof(G::timer) <= 128,
+              "G's hot fields left their cache lines");
 
 struct M {
   G* g0;         // the scheduler's stack: the thread's own
@@ -250,6 +260,7 @@ inline constexpr std::uint32_t kRunqSize = 256;
 
 // Room kept between stackguard0 and the stack's end: a yield point that finds
 // sp below stackguard0 still has this much stack to report the overflow on.
+inline constexpr int kGfreeMax = 64;  // a P's free Gs; half go to the global list when it fills
 inline constexpr std::uintptr_t kStackGuard = 8192;
 // stackguard0 poisoned to ask a G to yield at its next yield point (Go's
 // stackPreempt): larger than any sp, so every check fails.
@@ -304,8 +315,11 @@ struct alignas(64) P {
   // runs back to back, like a coroutine hand-off).
   std::atomic<G*> runnext;
 
-  // Dead Gs with stacks, ready for reuse.
-  G* gfree;
+  // Dead Gs with stacks, ready for reuse: a stack, gfree[gfreecnt - 1] the
+  // most recently dead (the warmest in the cache). An array, not Go's list
+  // through g.schedlink: popping a list reads the next G, a cache miss when
+  // it died long ago; go() then finds it missed twice. g.cpp.
+  G* gfree[kGfreeMax];
   Racy<std::int32_t> gfreecnt;
 
   // The timer heap (Go 1.14: timers live on the P that made them).
@@ -340,15 +354,21 @@ struct Sched {
   std::atomic<std::int32_t> npidle;
   std::atomic<std::int32_t> nmspinning;
 
-  // The global run queue.
-  G* runqhead;
-  G* runqtail;
+  // The global run queue: a ring of G pointers that grows (doubling, never
+  // shrinking) as needed. Go links Gs through g.schedlink; taking a batch of
+  // 128 from such a list is 128 dependent loads, each a cache miss when the
+  // Gs are cold (skynet: 13% of its time in globrunqget). Here a batch is a
+  // copy of pointers. runq.cpp.
+  G** runqbuf;
+  std::uint32_t runqcap;     // slots in runqbuf: 0 or a power of two
+  std::uint32_t runqhead;    // index (mod runqcap) of the first G
   std::atomic<std::int32_t> runqsize;
 
-  // Global free Gs.
+  // Global free Gs: a stack (gfree[ngfree - 1] on top) that grows as needed.
   Lock gflock;
-  Racy<G*> gfree;  // read without gflock to skip taking it when empty
-  std::int32_t ngfree;
+  G** gfree;
+  std::int32_t gfreecap;
+  Racy<std::int32_t> ngfree;  // read without gflock to skip taking it when empty
 
   std::atomic<std::uint32_t> gcwaiting;  // stop the world in progress
   std::atomic<std::uint64_t> npreemptsync;   // preemptions taken at a yield point
@@ -584,7 +604,8 @@ bool runqempty(P* pp);
 std::uint32_t runqsize(P* pp);
 void globrunqput(G* gp);       // sched.lock held
 void globrunqputhead(G* gp);   // sched.lock held
-void globrunqputbatch(G* head, G* tail, std::int32_t n);  // sched.lock held
+void globrunqputbatch(G* const* gs, std::int32_t n);  // sched.lock held
+G* globrunqpeek();            // sched.lock held: the first G, or nullptr
 G* globrunqget(P* pp, std::int32_t max);  // sched.lock held
 
 // Scheduler pieces used across files.
@@ -607,6 +628,7 @@ void start_the_world_internal(std::int32_t newprocs = 0);  // newprocs > 0: resi
 void procresize_locked(std::int32_t nprocs);
 
 // stack.cpp
+void gfpush_global(G* const* gs, std::int32_t n);  // sched.gflock held
 bool stackalloc(Stack* st, bool* guarded);  // false: out of memory or mappings
 std::size_t stack_size();
 void stackinit();

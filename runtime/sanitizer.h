@@ -39,6 +39,17 @@ inline constexpr bool kTsan = false;
 #endif
 
 
+// Under ASan a G lives on the heap, not at the top of its stack (g.cpp's
+// malg): LeakSanitizer scans the heap from the roots it knows, and a G's
+// timer and its callable's captures are reachable only from the G.
+// (Registering each G as a root region instead made the leak check at exit
+// take minutes: LSan walks the process's mappings once per region.)
+#if GORT_ASAN
+inline constexpr bool kGOnHeap = true;
+#else
+inline constexpr bool kGOnHeap = false;
+#endif
+
 inline void stack_of(G* gp, const void** bottom, std::size_t* size) {
   if (gp->m && gp == gp->m->g0) {
     *bottom = gp->m->g0_stack_bottom;

@@ -43,24 +43,28 @@ std::vector<std::int64_t> drain(P* pp) {
 // Stops the world and hands the test an empty global queue; puts the real
 // one back and restarts the world when it goes out of scope.
 struct PrivateGlobalQueue {
-  G* head;
-  G* tail;
+  G** buf;
+  std::uint32_t cap, head;
   std::int32_t size;
   PrivateGlobalQueue() {
     stop_the_world_internal(WaitReason::StopTheWorld, "test");
     sched.lock.lock();
+    buf = sched.runqbuf;
+    cap = sched.runqcap;
     head = sched.runqhead;
-    tail = sched.runqtail;
     size = sched.runqsize.load();
-    sched.runqhead = sched.runqtail = nullptr;
+    sched.runqbuf = nullptr;
+    sched.runqcap = sched.runqhead = 0;
     sched.runqsize.store(0);
     sched.lock.unlock();
   }
   ~PrivateGlobalQueue() {
     sched.lock.lock();
     EXPECT_EQ(sched.runqsize.load(), 0) << "test left Gs in the global queue";
+    delete[] sched.runqbuf;
+    sched.runqbuf = buf;
+    sched.runqcap = cap;
     sched.runqhead = head;
-    sched.runqtail = tail;
     sched.runqsize.store(size);
     sched.lock.unlock();
     start_the_world_internal();
@@ -68,9 +72,7 @@ struct PrivateGlobalQueue {
   static std::vector<std::int64_t> take_all() {
     std::vector<std::int64_t> ids;
     sched.lock.lock();
-    for (G* gp = sched.runqhead; gp; gp = gp->schedlink) ids.push_back(gp->goid);
-    sched.runqhead = sched.runqtail = nullptr;
-    sched.runqsize.store(0);
+    while (sched.runqsize.load() > 0) ids.push_back(globrunqget(nullptr, 1)->goid);
     sched.lock.unlock();
     return ids;
   }
