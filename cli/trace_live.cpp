@@ -23,7 +23,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -53,9 +52,27 @@ constexpr std::chrono::seconds kAnswerTimeout{5};
 // STOP came (the tool was killed).
 constexpr std::uint64_t kSafetyNs = 10'000'000'000;
 
-std::atomic<bool> interrupted{false};
+// Ctrl-C (SIGINT) and SIGTERM end the recording early. They are blocked
+// and taken synchronously (sigtimedwait) rather than by a handler: under
+// TSan a handler runs only at the thread's next intercepted call, and a
+// SIGINT was seen to go unnoticed for the whole recording.
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
 
-void on_signal(int) { interrupted.store(true); }
+bool interrupted = false;
+
+// Sleeps ms milliseconds, or until SIGINT or SIGTERM (then interrupted).
+void sleep_ms(int ms) {
+  if (interrupted) return;
+  const sigset_t set = stop_signals();
+  timespec ts{ms / 1000, (ms % 1000) * 1'000'000L};
+  if (sigtimedwait(&set, nullptr, &ts) > 0) interrupted = true;
+}
 
 void write_remote(pid_t pid, std::uint64_t addr, const void* buf, std::size_t len) {
   iovec local{const_cast<void*>(buf), len};
@@ -64,12 +81,6 @@ void write_remote(pid_t pid, std::uint64_t addr, const void* buf, std::size_t le
   if (n != static_cast<ssize_t>(len))
     throw Error("cannot write to process " + std::to_string(pid) + "'s memory: " +
                 std::strerror(n < 0 ? errno : EIO));
-}
-
-void sleep_ms(int ms) {
-  timespec ts{ms / 1000, (ms % 1000) * 1'000'000L};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !interrupted.load()) {
-  }
 }
 
 class Control {
@@ -144,16 +155,13 @@ int live_trace(pid_t pid, std::int64_t duration_ns, const std::string& out) {
   Control ctl(*t, d.trace_ctl);
 
   // Ctrl-C ends the recording early (and still completes the file).
-  struct sigaction sa{};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  const sigset_t set = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   const auto t0 = std::chrono::steady_clock::now();
   ctl.request(GORT_TRACE_CTL_START, path, static_cast<std::uint64_t>(duration_ns) + kSafetyNs);
   const auto until = t0 + std::chrono::nanoseconds(duration_ns);
-  while (!interrupted.load() && std::chrono::steady_clock::now() < until) {
+  while (!interrupted && std::chrono::steady_clock::now() < until) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
     sleep_ms(static_cast<int>(std::clamp<long long>(left, 1, 100)));
     if (kill(pid, 0) != 0 && errno == ESRCH) throw Error("process " + std::to_string(pid) + " exited while being traced");
@@ -163,7 +171,7 @@ int live_trace(pid_t pid, std::int64_t duration_ns, const std::string& out) {
   struct stat sb{};
   const long long bytes = stat(path.c_str(), &sb) == 0 ? static_cast<long long>(sb.st_size) : -1;
   std::printf("gort trace: recorded %.2f s of process %d into %s (%lld bytes)%s\n", secs, static_cast<int>(pid),
-              path.c_str(), bytes, interrupted.load() ? " (interrupted)" : "");
+              path.c_str(), bytes, interrupted ? " (interrupted)" : "");
   std::printf("Open it: gort trace %s --html trace.html\n", out.c_str());
   return 0;
 }
