@@ -132,12 +132,16 @@ int cmd_goroutines(int argc, char** argv) {
   }
   if (o.group) {
     // Identical stacks (the same pcs, or the same start location when the
-    // stack is unknown) and status, in order of first appearance.
+    // stack is unknown) and status, in order of first appearance. The
+    // runtime's frames on top are left out: how a goroutine parked (through
+    // g0, or handing its thread straight to the next goroutine) is not
+    // what makes two stacks different to their reader.
     std::map<std::pair<std::string, std::vector<std::uint64_t>>, std::vector<const GState*>> groups;
     std::vector<std::pair<std::string, std::vector<std::uint64_t>>> order;
     for (const GState& g : snap.gs) {
       std::vector<std::uint64_t> pcs;
-      for (const Frame& f : st.goroutine(g, o.depth > 0 ? o.depth : 64)) pcs.push_back(f.pc);
+      for (const Frame& f : st.goroutine(g, o.depth > 0 ? o.depth : 64))
+        if (!pcs.empty() || !f.runtime) pcs.push_back(f.pc);
       if (pcs.empty()) pcs.push_back(st.user_location(g).pc);
       auto key = std::make_pair(status_text(g), pcs);
       auto& v = groups[key];

@@ -4,7 +4,11 @@
 // mcall(fn): it saves its registers on its stack (gort_swapctx), g0 resumes
 // in run_g below and runs fn(G) there — fn decides what becomes of the G
 // (parked, requeued, dead) — and then schedules the next G. A G is resumed
-// by run_g, which switches from g0 to the G's saved context.
+// by run_g, which switches from g0 to the G's saved context. One shortcut,
+// which Go does not take: a G that parks while the G to run next is already
+// known (runnext) switches to it directly (switch_direct), and its parking
+// is finished on the other side (switched_in). So the G that comes back to
+// g0 is not always the one run_g started: it is m->curg.
 //
 // Three things must travel with a switch besides registers:
 //  - the current G pointer (thread-local gort_tls_g),
@@ -96,8 +100,10 @@ G* run_g(M* mp, G* gp) {
   san::switched_back(mp->g0->asan_fake_stack);
   gort_tls_g = mp->g0;
   gort_tls_stackguard = &kNoGuard;
-  swap_eh(mp, gp);
-  G* from = gp;  // the G that called mcall is the one that ran
+  // The G that called mcall: gp, or one that gp (or a G after it) switched
+  // to directly when it parked (switch_direct).
+  G* from = mp->curg;
+  swap_eh(mp, from);
   auto fn = mp->mcall_fn;
   mp->mcall_fn = nullptr;
   G* next = fn(from);
@@ -138,8 +144,39 @@ void mcall(G* (*fn)(G*), bool exiting) {
   san::switch_to(&gp->asan_fake_stack, mp->g0, exiting);
   gort_swapctx(&gp->sched, &mp->g0->sched);
   // Resumed, possibly on another M: nothing read from TLS above is valid.
-  san::switched_back(gp->asan_fake_stack);
-  getm()->locks--;  // execute's
+  switched_in(gp->asan_fake_stack);
+}
+
+// A G switched to (run_g, switch_direct) resumes here, or in
+// gort_goroutine_main if it never ran: the sanitizers learn where they
+// are, a G that parked by switching here directly finishes parking, and
+// the count execute raised is lowered (sysmon may look at this M again).
+void switched_in(void* asan_fake_stack) {
+  san::switched_back(asan_fake_stack);
+  M* mp = getm();
+  if (mp->parkedg)
+    finish_park_direct(mp);
+  else if (mp->exitedg)
+    finish_exit_direct(mp);
+  mp->locks--;  // execute's
+}
+
+// gp parks or ends, and next, already made current by execute, takes the
+// thread from it without a trip through g0 (proc.cpp's direct_next says
+// when).
+// What run_g does around its switch, but from one G to another: the
+// exception state goes back to the thread's own and then to next's, the
+// thread-locals name next. The switch lands where next last left (its own
+// mcall or switch_direct) or at its start, which call switched_in.
+void switch_direct(M* mp, G* gp, G* next, bool exiting) {
+  swap_eh(mp, gp);
+  swap_eh(mp, next);
+  gort_tls_g = next;
+  gort_tls_stackguard = guard_of(next);
+  san::switch_to(&gp->asan_fake_stack, next, exiting);
+  gort_swapctx(&gp->sched, &next->sched);
+  // gp runs again, possibly on another M (never if it ended).
+  switched_in(gp->asan_fake_stack);
 }
 
 void systemstack(void (*fn)(void*), void* arg) {

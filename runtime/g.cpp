@@ -210,7 +210,35 @@ G* goexit0(G* gp) {
   return nullptr;
 }
 
+// goexit0 without g0 when the next G is known (proc.cpp's direct_next):
+// skynet's leaves end by readying their parent, which runs next. The G
+// goes to the free list only off its stack (finish_exit_direct): a G there
+// may be taken by another P (from the global list) and started.
+[[noreturn]] void exit_direct(M* mp, G* gp, G* next, bool inherit) {
+  casgstatus(gp, Grunning, Gdead);
+  GORT_TRACE(GORT_TRACE_EV_GO_END, gp->goid);
+  gcount_add(mp->p, -1);
+  gp->m = nullptr;
+  gp->param = nullptr;
+  gp->waitreason = WaitReason::Zero;
+  gp->preempt = false;
+  gp->preempt_stop = false;
+  mp->curg = nullptr;
+  execute(mp, next, inherit);
+  mp->exitedg = gp;
+  switch_direct(mp, gp, next, /*exiting=*/true);
+  __builtin_unreachable();
+}
+
 }  // namespace
+
+void finish_exit_direct(M* mp) {
+  G* gp = mp->exitedg;
+  mp->exitedg = nullptr;
+  gp->eh = EhGlobals{};  // (switch_direct left the thread's in it)
+  gfput(mp->p, gp);
+  mp->locks--;  // gort_goroutine_main's
+}
 
 }  // namespace gort::rt
 
@@ -277,11 +305,15 @@ void main_exited();
 // finds no handler, and std::terminate runs at the throw with its stack
 // intact (on_terminate prints it as Go prints a panic).
 extern "C" [[noreturn]] void gort_goroutine_main(G* gp) {
-  san::switched_back(nullptr);
-  getm()->locks--;  // execute's (context.cpp: mcall)
+  switched_in(nullptr);
   gp->fn.invoke(gp->fn.buf);
   gp->fn.destroy(gp->fn.buf);
   if (gp->goid == 1) main_exited();
+  M* mp = getm();
+  locks_inc(mp);  // as mcall's
+  bool inherit = false;
+  if (G* next = gp->lockedm ? nullptr : direct_next(mp, &inherit)) exit_direct(mp, gp, next, inherit);
+  mp->locks--;
   mcall(goexit0, /*exiting=*/true);
   fatal("goexit: a dead goroutine was resumed");
 }

@@ -243,6 +243,8 @@ struct M {
   M* schedlink;  // next on sched.midle
   M* alllink;    // next on allm
   G* (*mcall_fn)(G*);  // run on g0 after curg switched out; returns a G to run at once, or nullptr
+  G* parkedg;  // park_direct: the G that just switched to curg, whose unlock function is still to run
+  G* exitedg;  // exit_direct: the G that just ended and switched to curg, still to be freed
   Racy<G*> lockedg;          // lock_os_thread: this M runs only this G (see lockosthread.cpp)
   std::uint32_t lockedext;   // lock_os_thread nesting count (Go's lockedExt); 0: not locked
   bool exitlocked;           // its locked G ended: the thread ends too (schedule_loop → mexit)
@@ -482,6 +484,16 @@ std::uint32_t fastrandn(std::uint32_t n);
 [[noreturn]] void park_forever();  // the program is exiting: this thread runs nothing more
 void mcall(G* (*fn)(G*), bool exiting = false);  // exiting: the G never comes back
 G* run_g(M* mp, G* gp);
+// gp runs on mp from now (curg, its status, its time slice); the switch
+// to it follows (run_g or switch_direct).
+void execute(M* mp, G* gp, bool inherit_time);
+// Switching from a G that parks or ends straight to the next (proc.cpp's
+// direct_next says when; context.cpp switches).
+G* direct_next(M* mp, bool* inherit_time);  // m->locks raised; nullptr: through g0
+void switch_direct(M* mp, G* gp, G* next, bool exiting);
+void switched_in(void* asan_fake_stack);   // first thing a G runs after any switch to it
+void finish_park_direct(M* mp);            // proc.cpp: the parked G's unlock function, on the next G
+void finish_exit_direct(M* mp);            // g.cpp: the ended G to the free list, off its stack
 void systemstack(void (*fn)(void*), void* arg);
 template <class F>
 void systemstack(F&& f) {

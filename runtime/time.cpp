@@ -109,8 +109,11 @@ void addtimer(Timer* t) {
   pp->timerslock.lock();
   heap_add(pp, t);
   update_timer0(pp);
+  // Read under the lock: once it is released the timer may fire, and its G
+  // run and rearm it for its next sleep (TSan caught the read after).
+  const std::int64_t when = t->when;
   pp->timerslock.unlock();
-  timers_wake_poller(t->when);
+  timers_wake_poller(when);
 }
 
 bool deltimer(Timer* t) {
