@@ -6,9 +6,10 @@
 #include <cstdlib>
 #include <exception>
 
-#include "preempt/preempt.h"
+#include "crash.h"
 #include "gort/debug_layout.h"
 #include "netpoll.h"
+#include "preempt/preempt.h"
 #include "runtime2.h"
 #include "trace.h"
 
@@ -146,6 +147,7 @@ int run_end(FnSlot* slot) {
   sched.mainstarted.store(true);
   newm(sysmon, nullptr);
   sigquit_init();  // after sysmon: its thread is counted as a system M like sysmon's (sigquit.cpp)
+  sigfault_init();  // after the dumper it hands faults to
   schedule_loop(m0);  // returns when main has returned
   m0_returned.store(true);
   stop_goroutines_for_exit();

@@ -17,6 +17,7 @@
 #include <string>
 #include <typeinfo>
 
+#include "crash.h"
 #include "runtime2.h"
 #include "trace.h"
 #include "traceback.h"
@@ -139,6 +140,7 @@ void dump_goroutines(int fd, G* current) {
     if (gp == current) continue;
     std::uint32_t st = readgstatus(gp) & ~Gscan;
     if (st == Gdead || st == Gidle) continue;
+    dump_progress.fetch_add(1, std::memory_order_relaxed);
     const char* what = st == Gwaiting && gp->waitreason != WaitReason::Zero ? waitreason_string(gp->waitreason)
                                                                            : gstatus_string(st);
     fdprintf(fd, "\ngoroutine %lld [%s", static_cast<long long>(gp->goid), what);

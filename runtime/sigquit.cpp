@@ -42,6 +42,9 @@
 // dump. A program that wants it ignored says so after gort::run has
 // started (Go's signal.Ignore).
 //
+// The dumper thread also prints for a fatal signal (sigfault.cpp): it is
+// made even when the program keeps SIGQUIT for itself.
+//
 // GOTRACEBACK=crash: after the dump, abort (SIGABRT, a core file where the
 // system keeps them), as Go does. A second SIGQUIT while the dump is being
 // written ends the process at once with status 2: the way out if the dump
@@ -55,6 +58,7 @@
 #include <cstring>
 
 #include "preempt/preempt.h"
+#include "crash.h"
 #include "preempt/signal.h"
 #include "runtime2.h"
 #include "traceback.h"
@@ -76,7 +80,8 @@ std::int64_t sig_mid;
 int sig_code;
 
 std::atomic<bool> claimed{false};          // a SIGQUIT has been taken: a second one exits at once
-std::atomic<std::uint32_t> requested{0};   // the dumper's futex word: 1 when it should dump
+std::atomic<std::uint32_t> requested{0};   // the dumper's futex word: kDumpQuit or kDumpFault when it should dump
+std::atomic<pid_t> dumper_tid{0};          // 0 until the dumper runs
 
 void write_str(const char* s) {
   // write(2) is async-signal-safe; a short write to a dying process's
@@ -95,11 +100,24 @@ void sigquit_handler(int, siginfo_t* si, void* ctx) {
   sig_pc = ctx_pc(static_cast<ucontext_t*>(ctx));
   sig_mid = mp != nullptr ? mp->id : -1;
   sig_code = si->si_code;
-  requested.store(1, std::memory_order_release);
-  futexwakeup(&requested, 1);
+  dumper_wake(kDumpQuit);
   errno = saved_errno;
 }
+}  // namespace
 
+std::atomic<std::uint64_t> dump_progress{0};
+
+bool dumper_wake(std::uint32_t why) {
+  if (dumper_tid.load(std::memory_order_acquire) == 0) return false;
+  std::uint32_t none = 0;
+  if (!requested.compare_exchange_strong(none, why, std::memory_order_acq_rel)) return true;  // one dump only
+  futexwakeup(&requested, 1);
+  return true;
+}
+
+bool on_dumper() { return dumper_tid.load(std::memory_order_relaxed) == static_cast<pid_t>(gettid()); }
+
+namespace {
 // Every P is out of Prunning: the Gs that ran are switched out (or in a
 // system call, without a P) and hold still.
 bool world_frozen() {
@@ -116,6 +134,8 @@ bool world_frozen() {
 // at exactly zero, and there is none).
 // gcwaiting is set again on every round: a goroutine's own stop of the
 // world that was under way may end meanwhile (start_the_world clears it).
+}  // namespace
+
 void freeze_world() {
   const std::int64_t deadline = nanotime() + kFreezeNs;
   std::atomic<std::uint32_t> never{0};
@@ -127,12 +147,7 @@ void freeze_world() {
   }
 }
 
-[[noreturn]] void dump_and_exit() {
-  startpanic();  // a panic already printing wins; its dump ends the process
-  fdprintf(2, "SIGQUIT: quit\nPC=0x%lx m=%lld sigcode=%d\n", static_cast<unsigned long>(sig_pc),
-           static_cast<long long>(sig_mid), sig_code);
-  freeze_world();
-  dump_goroutines(2, nullptr);  // each goroutine after an empty line, as in Go
+[[noreturn]] void dump_exit() {
   // No fflush: a frozen goroutine may hold stdout's lock, and Go's exit
   // does not flush anything either.
   if (gotraceback() == Traceback::Crash) {
@@ -147,6 +162,17 @@ void freeze_world() {
   _exit(2);
 }
 
+namespace {
+
+[[noreturn]] void dump_and_exit() {
+  startpanic();  // a panic already printing wins; its dump ends the process
+  fdprintf(2, "SIGQUIT: quit\nPC=0x%lx m=%lld sigcode=%d\n", static_cast<unsigned long>(sig_pc),
+           static_cast<long long>(sig_mid), sig_code);
+  freeze_world();
+  dump_goroutines(2, nullptr);  // each goroutine after an empty line, as in Go
+  dump_exit();
+}
+
 void* dumper(void*) {
   // Signals belong to the program's threads and the Ms (SIGURG is sent to
   // Ms by thread id, SIGQUIT's handler must run on a thread that can be
@@ -155,7 +181,10 @@ void* dumper(void*) {
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
-  while (requested.load(std::memory_order_acquire) == 0) futexsleep(&requested, 0, -1);
+  dumper_tid.store(static_cast<pid_t>(gettid()), std::memory_order_release);
+  std::uint32_t why;
+  while ((why = requested.load(std::memory_order_acquire)) == 0) futexsleep(&requested, 0, -1);
+  if (why == kDumpFault) fault_dump_and_exit();
   dump_and_exit();
 }
 
@@ -167,11 +196,6 @@ void* dumper(void*) {
 // sched.nmsys (so that checkdead does not count it as running user code).
 // newm counts sysmon's role in nmsys only while nmsys is 0, hence "after".
 void sigquit_init() {
-  struct sigaction old{};
-  if (sigaction(SIGQUIT, nullptr, &old) != 0) return;
-  // The program's own handler: theirs (see the header).
-  if ((old.sa_flags & SA_SIGINFO) || (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN)) return;
-
   sched.lock.lock();
   sched.mcount++;
   sched.nmsys++;
@@ -193,6 +217,10 @@ void sigquit_init() {
   }
   pthread_setname_np(thread, "gort-sigquit");
 
+  struct sigaction old{};
+  if (sigaction(SIGQUIT, nullptr, &old) != 0) return;
+  // The program's own handler: theirs (see the header).
+  if ((old.sa_flags & SA_SIGINFO) || (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN)) return;
   struct sigaction sa{};
   sa.sa_sigaction = sigquit_handler;
   // SA_ONSTACK: a goroutine's stack may be nearly full (the Ms have an

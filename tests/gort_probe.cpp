@@ -35,6 +35,14 @@
 //                            job); prints "taken over" if the runtime took it anyway,
 //                            then ignores it itself, sends itself one and prints
 //                            "survived"
+//   gort_probe fault KIND    a goroutine (main sleeping) faults: KIND overflow
+//                            (recursion without yield points, into the guard
+//                            page), nil (reads address 0), wild (writes to an
+//                            unmapped high address), divide (integer / 0), or
+//                            foreign (a std::thread reads address 0)
+//   gort_probe fault-own-handler  installs its own SIGSEGV handler before
+//                            gort::run (it prints "mine" and exits 3), then
+//                            a goroutine reads address 0
 //   gort_probe sigquit-spin  a call-free spinner goroutine; prints "ready" once it
 //                            spins (run with GORTDEBUG=asyncpreemptoff=1: a
 //                            SIGQUIT dump cannot stop it and must not wait for it)
@@ -50,6 +58,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -67,9 +76,29 @@ void on_sigquit(int) {
   (void)rc;
 }
 
+// fault: each frame keeps a buffer alive so that the stack goes in a few
+// thousand calls; depth is never reached (it keeps the compiler from
+// calling the recursion infinite, which it is).
+volatile long fault_depth = 1L << 40;
+__attribute__((noinline)) long deep(long n) {
+  volatile char buf[512];
+  buf[0] = static_cast<char>(n);
+  if (n == fault_depth) return 0;
+  return deep(n + 1) + buf[0];
+}
+long* volatile fault_ptr = nullptr;
+volatile int fault_zero = 0;
+
+__attribute__((noinline)) void fault_now(const std::string& kind) {
+  if (kind == "overflow") std::printf("%ld\n", deep(0));
+  if (kind == "nil" || kind == "foreign") std::printf("%ld\n", *fault_ptr);
+  if (kind == "wild") *reinterpret_cast<volatile long*>(0x7ff0deadbe00L) = 1;
+  if (kind == "divide") std::printf("%d\n", 7 / fault_zero);
+}
+
 int usage() {
   std::fprintf(stderr, "usage: gort_probe gomaxprocs|exit N|void|abandon N|resize-exit|sleepers-exit|deadlock|panic|go-before-run|"
-                       "gomaxprocs-before-run|run-twice|locked-m0|sigurg-chain|exit-statics\n");
+                       "gomaxprocs-before-run|run-twice|locked-m0|sigurg-chain|exit-statics|fault KIND|fault-own-handler\n");
   return 64;
 }
 
@@ -179,6 +208,31 @@ int main(int argc, char** argv) {
       }
       wg.wait();  // the other Ms are going idle while main returns
       return 0;
+    });
+  }
+  if (cmd == "fault" && argc == 3) {
+    std::string kind = argv[2];
+    return gort::run([kind] {
+      if (kind == "foreign") {
+        std::thread([kind] { fault_now(kind); }).join();
+      } else {
+        gort::go([kind] { fault_now(kind); });
+      }
+      gort::sleep_for(std::chrono::seconds(10));
+      return 1;  // no fault
+    });
+  }
+  if (cmd == "fault-own-handler") {
+    signal(SIGSEGV, [](int) {
+      static const char msg[] = "mine\n";
+      ssize_t rc = write(1, msg, sizeof msg - 1);
+      (void)rc;
+      _exit(3);
+    });
+    return gort::run([] {
+      gort::go([] { fault_now("nil"); });
+      gort::sleep_for(std::chrono::seconds(10));
+      return 1;
     });
   }
   if (cmd == "deadlock") {

@@ -45,6 +45,22 @@ inline constexpr bool kUnderTsan = kNoAsyncPreemption;
 #define GORT_SKIP_DEADLOCK_TEST_UNDER_TSAN() \
   if (gort_test::kUnderTsan) GTEST_SKIP() << "TSan's background thread keeps the runtime from reporting deadlocks"
 
+// ASan and TSan install their own SIGSEGV/SIGBUS/SIGFPE handlers before
+// main, and gort keeps a handler it finds (runtime/sigfault.cpp): the
+// sanitizer reports the fault instead.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kUnderAsan = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kUnderAsan = true;
+#else
+inline constexpr bool kUnderAsan = false;
+#endif
+#else
+inline constexpr bool kUnderAsan = false;
+#endif
+inline constexpr bool kSanitizerOwnsFaults = kUnderAsan || kUnderTsan;
+
 // Sets GOMAXPROCS for one test and restores the previous value after it, so
 // that a test can rely on one P (deterministic cooperative scheduling) or on
 // several, whatever GOMAXPROCS the suite was started with.
