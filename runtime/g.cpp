@@ -53,7 +53,7 @@ namespace {
 
 // A G lives at the top of its own stack, in the page its first frames use
 // (as Boost.Context keeps a fiber's control block). A runnable G is cold
-// when it comes to run once there are many (skynet: 100,000); what its
+// when it comes to run once there are many (skynet: ~65,000); what its
 // first run touches (the G's hot lines, the switch frame, the callable,
 // the frames above the park) is then one page, one TLB entry and
 // neighbouring lines, not two pages far apart. Gs are never freed, nor are

@@ -150,7 +150,7 @@ struct EhGlobals {
 };
 
 // Field order is for the cache: a scheduler with many goroutines (skynet's
-// 100,000 runnable at once) finds each G cold when it comes to run it, so
+// ~65,000 runnable at once) finds each G cold when it comes to run it, so
 // what execute, the switch and park touch sits in the first two lines (the
 // G is 64-byte aligned); what newproc, dumps and the inspector read comes
 // after. Tools find fields through the debug descriptor, not by offset.
