@@ -206,6 +206,7 @@ G* goexit0(G* gp) {
   gp->preempt_stop = false;
   gp->eh = EhGlobals{};
   mp->curg = nullptr;
+  san::unpoison_stack(gp->sched.sp, gp->stack.hi);
   gfput(mp->p, gp);
   return nullptr;
 }
@@ -236,6 +237,7 @@ void finish_exit_direct(M* mp) {
   G* gp = mp->exitedg;
   mp->exitedg = nullptr;
   gp->eh = EhGlobals{};  // (switch_direct left the thread's in it)
+  san::unpoison_stack(gp->sched.sp, gp->stack.hi);
   gfput(mp->p, gp);
   mp->locks--;  // gort_goroutine_main's
 }

@@ -104,6 +104,16 @@ inline void switch_stack_end([[maybe_unused]] G* gp) {
 #endif
 }
 
+// A G ends without returning from its last frames (gort_goroutine_main and
+// the exit path, g.cpp): ASan's redzones around their locals stay
+// poisoned, and the next goroutine on the stack would trip over them.
+// [lo, hi): from the G's last saved sp to the top of its stack.
+inline void unpoison_stack([[maybe_unused]] std::uintptr_t lo, [[maybe_unused]] std::uintptr_t hi) {
+#if GORT_ASAN
+  __asan_unpoison_memory_region(reinterpret_cast<const void*>(lo), hi - lo);
+#endif
+}
+
 inline void* new_fiber() {
 #if GORT_TSAN
   return __tsan_create_fiber(0);
