@@ -81,6 +81,7 @@ int sig_code;
 
 std::atomic<bool> claimed{false};          // a SIGQUIT has been taken: a second one exits at once
 std::atomic<std::uint32_t> requested{0};   // the dumper's futex word: kDumpQuit or kDumpFault when it should dump
+std::atomic<bool> dumper_made{false};      // the thread exists (it may not have run yet)
 std::atomic<pid_t> dumper_tid{0};          // 0 until the dumper runs
 
 void write_str(const char* s) {
@@ -107,8 +108,10 @@ void sigquit_handler(int, siginfo_t* si, void* ctx) {
 
 std::atomic<std::uint64_t> dump_progress{0};
 
+// Not dumper_tid: a signal may come before the new thread has run at all
+// (it reads `requested` when it starts).
 bool dumper_wake(std::uint32_t why) {
-  if (dumper_tid.load(std::memory_order_acquire) == 0) return false;
+  if (!dumper_made.load(std::memory_order_acquire)) return false;
   std::uint32_t none = 0;
   if (!requested.compare_exchange_strong(none, why, std::memory_order_acq_rel)) return true;  // one dump only
   futexwakeup(&requested, 1);
@@ -216,6 +219,7 @@ void sigquit_init() {
     return;
   }
   pthread_setname_np(thread, "gort-sigquit");
+  dumper_made.store(true, std::memory_order_release);
 
   struct sigaction old{};
   if (sigaction(SIGQUIT, nullptr, &old) != 0) return;

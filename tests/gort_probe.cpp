@@ -43,6 +43,9 @@
 //   gort_probe fault-own-handler  installs its own SIGSEGV handler before
 //                            gort::run (it prints "mine" and exits 3), then
 //                            a goroutine reads address 0
+//   gort_probe sigquit-self  main's first statement sends the process SIGQUIT
+//                            (the dump's thread may not have run yet), then
+//                            sleeps 10 s and returns 1
 //   gort_probe sigquit-spin  a call-free spinner goroutine; prints "ready" once it
 //                            spins (run with GORTDEBUG=asyncpreemptoff=1: a
 //                            SIGQUIT dump cannot stop it and must not wait for it)
@@ -339,6 +342,13 @@ int main(int argc, char** argv) {
       std::printf("slice timer requests: %llu\n",
                   static_cast<unsigned long long>(gort::debug::sched_stats().slice_timer_requests));
       return rc;
+    });
+  }
+  if (cmd == "sigquit-self") {
+    return gort::run([] {
+      kill(getpid(), SIGQUIT);
+      gort::sleep_for(std::chrono::seconds(10));
+      return 1;
     });
   }
   if (cmd == "sigquit-handler") {

@@ -321,6 +321,19 @@ TEST(Sigquit, InheritedIgnoreIsTakenOverAndTheProgramMayIgnoreItLater) {
   EXPECT_EQ(child.err().find("SIGQUIT"), std::string::npos) << child.err();
 }
 
+// A SIGQUIT as soon as main runs, when the dump's thread may not have run
+// yet: it must not be lost (it was: the request went only to a dumper that
+// had said it was there). On one CPU (taskset) the new thread often has not
+// run by then: that lost a quarter of these SIGQUITs.
+TEST(Sigquit, ASigquitBeforeTheDumperRunsIsNotLost) {
+  for (int i = 0; i < 20; ++i) {
+    Child child({"/usr/bin/taskset", "-c", "0", GORT_PROBE, "sigquit-self"});
+    ASSERT_TRUE(child.wait_exit()) << "run " << i << ": the SIGQUIT was lost";
+    ASSERT_TRUE(WIFEXITED(child.status()) && WEXITSTATUS(child.status()) == 2) << child.status() << "\n" << child.err();
+    ASSERT_EQ(child.err().rfind("SIGQUIT: quit\n", 0), 0u) << child.err();
+  }
+}
+
 // GOTRACEBACK=crash: the dump, then death by SIGABRT (for a core file; none
 // here: the children inherit a core size limit of 0).
 TEST(Sigquit, GotracebackCrashAborts) {
