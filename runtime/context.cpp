@@ -5,10 +5,11 @@
 // in run_g below and runs fn(G) there — fn decides what becomes of the G
 // (parked, requeued, dead) — and then schedules the next G. A G is resumed
 // by run_g, which switches from g0 to the G's saved context. One shortcut,
-// which Go does not take: a G that parks while the G to run next is already
-// known (runnext) switches to it directly (switch_direct), and its parking
-// is finished on the other side (switched_in). So the G that comes back to
-// g0 is not always the one run_g started: it is m->curg.
+// which Go does not take: a G that parks or ends when the scheduler would
+// only take the next G of its P's queue switches to that G directly
+// (switch_direct), and its parking or end is finished on the other side
+// (switched_in). So the G that comes back to g0 is not always the one
+// run_g started: it is m->curg.
 //
 // Three things must travel with a switch besides registers:
 //  - the current G pointer (thread-local gort_tls_g),
@@ -163,8 +164,7 @@ void switched_in(void* asan_fake_stack) {
 
 // gp parks or ends, and next, already made current by execute, takes the
 // thread from it without a trip through g0 (proc.cpp's direct_next says
-// when).
-// What run_g does around its switch, but from one G to another: the
+// when). What run_g does around its switch, but from one G to another: the
 // exception state goes back to the thread's own and then to next's, the
 // thread-locals name next. The switch lands where next last left (its own
 // mcall or switch_direct) or at its start, which call switched_in.
