@@ -14,6 +14,7 @@ inline constexpr std::uint32_t kDumpFault = 2;  // a fatal signal in the program
 // false if there is no dumper (it could not be made).
 bool dumper_wake(std::uint32_t why);
 bool on_dumper();  // the calling thread is the dumper
+void write_stderr(const char* s);  // async-signal-safe, no retry (the process is dying)
 // Counts the dumper's steps (a goroutine printed), so that a thread waiting
 // for it can tell a long dump from a stuck one.
 extern std::atomic<std::uint64_t> dump_progress;

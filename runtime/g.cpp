@@ -185,8 +185,9 @@ std::int64_t newgoid(P* pp) {
   return pp->goidcache++;
 }
 
-G* goexit0(G* gp) {
-  M* mp = getm();
+// A G's end, both ways (goexit0 on g0, exit_direct on the G itself): dead,
+// uncounted, detached from mp, its fields reset for reuse.
+void gdestroy(M* mp, G* gp) {
   casgstatus(gp, Grunning, Gdead);
   GORT_TRACE(GORT_TRACE_EV_GO_END, gp->goid);
   gcount_add(mp->p, -1);
@@ -204,27 +205,30 @@ G* goexit0(G* gp) {
   gp->waitreason = WaitReason::Zero;
   gp->preempt = false;
   gp->preempt_stop = false;
-  gp->eh = EhGlobals{};
   mp->curg = nullptr;
+}
+
+// The dead G to the free list, once off its stack.
+void gfree_dead(M* mp, G* gp) {
+  gp->eh = EhGlobals{};  // (the switch left the thread's in it)
   san::unpoison_stack(gp->sched.sp, gp->stack.hi);
   gfput(mp->p, gp);
+}
+
+G* goexit0(G* gp) {
+  M* mp = getm();
+  gdestroy(mp, gp);
+  gfree_dead(mp, gp);
   return nullptr;
 }
 
 // goexit0 without g0 when the next G is known (proc.cpp's direct_next):
 // skynet's leaves end by readying their parent, which runs next. The G
 // goes to the free list only off its stack (finish_exit_direct): a G there
-// may be taken by another P (from the global list) and started.
+// may be taken by another P (from the global list) and started. Never for
+// a locked G (direct_next sees its M's lockedg).
 [[noreturn]] void exit_direct(M* mp, G* gp, G* next, bool inherit) {
-  casgstatus(gp, Grunning, Gdead);
-  GORT_TRACE(GORT_TRACE_EV_GO_END, gp->goid);
-  gcount_add(mp->p, -1);
-  gp->m = nullptr;
-  gp->param = nullptr;
-  gp->waitreason = WaitReason::Zero;
-  gp->preempt = false;
-  gp->preempt_stop = false;
-  mp->curg = nullptr;
+  gdestroy(mp, gp);
   execute(mp, next, inherit);
   mp->exitedg = gp;
   switch_direct(mp, gp, next, /*exiting=*/true);
@@ -236,9 +240,7 @@ G* goexit0(G* gp) {
 void finish_exit_direct(M* mp) {
   G* gp = mp->exitedg;
   mp->exitedg = nullptr;
-  gp->eh = EhGlobals{};  // (switch_direct left the thread's in it)
-  san::unpoison_stack(gp->sched.sp, gp->stack.hi);
-  gfput(mp->p, gp);
+  gfree_dead(mp, gp);
   mp->locks--;  // gort_goroutine_main's
 }
 
@@ -314,7 +316,7 @@ extern "C" [[noreturn]] void gort_goroutine_main(G* gp) {
   M* mp = getm();
   locks_inc(mp);  // as mcall's
   bool inherit = false;
-  if (G* next = gp->lockedm ? nullptr : direct_next(mp, &inherit)) exit_direct(mp, gp, next, inherit);
+  if (G* next = direct_next(mp, &inherit)) exit_direct(mp, gp, next, inherit);
   mp->locks--;
   mcall(goexit0, /*exiting=*/true);
   fatal("goexit: a dead goroutine was resumed");

@@ -173,12 +173,17 @@ void fatal(const char* fmt, ...) {
   die();
 }
 
-void fatal_stack_overflow(G* gp, std::uintptr_t sp, void* unw_context) {
-  startpanic();
+void print_stack_overflow(G* gp, std::uintptr_t sp) {
   fdprintf(2, "runtime: goroutine stack exceeds %zu-byte limit\n", static_cast<std::size_t>(gp->stack.hi - gp->stack.lo));
   fdprintf(2, "runtime: sp=%#zx stack=[%#zx, %#zx]\n", static_cast<std::size_t>(sp), static_cast<std::size_t>(gp->stack.lo),
            static_cast<std::size_t>(gp->stack.hi));
-  fdprintf(2, "fatal error: stack overflow\n\n");
+  fdprintf(2, "fatal error: stack overflow\n");
+}
+
+void fatal_stack_overflow(G* gp, std::uintptr_t sp, void* unw_context) {
+  startpanic();
+  print_stack_overflow(gp, sp);
+  fdprintf(2, "\n");
   fdprintf(2, "goroutine %lld [running]:\n", static_cast<long long>(gp->goid));
   traceback_context(2, unw_context);
   print_created_by(2, gp);

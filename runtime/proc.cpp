@@ -431,22 +431,31 @@ void schedule_loop(M* mp) {
 // ---- park and ready -------------------------------------------------------
 
 namespace {
-G* park_m(G* gp) {
-  M* mp = getm();
+// A park, both ways (park_m on g0, park_direct on the G itself): the G is
+// waiting and no longer mp's.
+void park_begin(M* mp, G* gp) {
   casgstatus(gp, Grunning, Gwaiting);
   GORT_TRACE(GORT_TRACE_EV_GO_PARK, gp->goid, static_cast<int>(WaitReason(gp->waitreason)) + 1);
   dropg(mp, gp);
-  if (UnlockFnPtr fn = mp->waitunlockf) {
-    void* lock = mp->waitlock;
-    mp->waitunlockf = nullptr;
-    mp->waitlock = nullptr;
-    if (!fn(gp, lock)) {
-      casgstatus(gp, Gwaiting, Grunnable);
-      GORT_TRACE(GORT_TRACE_EV_GO_READY, gp->goid, gp->goid);
-      return gp;  // run it again at once
-    }
-  }
-  return nullptr;
+}
+
+// Then, off its stack, gopark's unlock function. false: it called the park
+// off, and the G is runnable again.
+bool park_commit(M* mp, G* gp) {
+  UnlockFnPtr fn = mp->waitunlockf;
+  void* lock = mp->waitlock;
+  mp->waitunlockf = nullptr;
+  mp->waitlock = nullptr;
+  if (fn == nullptr || fn(gp, lock)) return true;
+  casgstatus(gp, Gwaiting, Grunnable);
+  GORT_TRACE(GORT_TRACE_EV_GO_READY, gp->goid, gp->goid);
+  return false;
+}
+
+G* park_m(G* gp) {
+  M* mp = getm();
+  park_begin(mp, gp);
+  return park_commit(mp, gp) ? nullptr : gp;  // called off: run it again at once
 }
 
 G* goyield_m(G* gp) {
@@ -548,9 +557,7 @@ bool park_direct(M* mp, G* gp) {
     mp->locks--;
     return false;
   }
-  casgstatus(gp, Grunning, Gwaiting);
-  GORT_TRACE(GORT_TRACE_EV_GO_PARK, gp->goid, static_cast<int>(WaitReason(gp->waitreason)) + 1);
-  dropg(mp, gp);
+  park_begin(mp, gp);
   execute(mp, next, inherit);
   // gp's stack is in use until the switch: its unlock function (which lets
   // others ready it) runs on next's, in finish_park_direct.
@@ -568,15 +575,7 @@ bool park_direct(M* mp, G* gp) {
 void finish_park_direct(M* mp) {
   G* gp = mp->parkedg;
   mp->parkedg = nullptr;
-  UnlockFnPtr fn = mp->waitunlockf;
-  void* lock = mp->waitlock;
-  mp->waitunlockf = nullptr;
-  mp->waitlock = nullptr;
-  if (fn && !fn(gp, lock)) {
-    casgstatus(gp, Gwaiting, Grunnable);
-    GORT_TRACE(GORT_TRACE_EV_GO_READY, gp->goid, gp->goid);
-    runqput(mp->p, gp, true);
-  }
+  if (!park_commit(mp, gp)) runqput(mp->p, gp, true);
   mp->locks--;  // park_direct's
 }
 

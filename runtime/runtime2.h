@@ -710,6 +710,7 @@ void schedule_loop(M* mp);
 [[noreturn]] void gopanic_message(const char* msg);
 // A yield point found gp's sp below its guard: Go's message, then the
 // traceback from unw_context (a libunwind context captured at the yield point).
+void print_stack_overflow(G* gp, std::uintptr_t sp);  // Go's three lines, ending with "fatal error: stack overflow"
 [[noreturn]] void fatal_stack_overflow(G* gp, std::uintptr_t sp, void* unw_context);
 void dump_goroutines(int fd, G* current);
 // The first thread to die (panic, fatal error, SIGQUIT) prints; any other

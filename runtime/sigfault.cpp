@@ -65,24 +65,14 @@ struct Fault {
 Fault fault;
 std::atomic<bool> claimed{false};
 
-void write_str(const char* s) {
-  ssize_t rc = ::write(2, s, std::strlen(s));
-  (void)rc;
-}
-
-[[noreturn]] void wait_forever() {
-  std::atomic<std::uint32_t> never{0};
-  for (;;) futexsleep(&never, 0, -1);
-}
-
 void fault_handler(int sig, siginfo_t* si, void* ctx) {
   if (on_dumper()) {
-    write_str("fatal error: unexpected signal while printing the goroutine dump\n");
+    write_stderr("fatal error: unexpected signal while printing the goroutine dump\n");
     _exit(2);
   }
   // A second fault (another thread) waits for the first one's dump to end
   // the process.
-  if (claimed.exchange(true)) wait_forever();
+  if (claimed.exchange(true)) park_forever();
   auto* uc = static_cast<ucontext_t*>(ctx);
   M* mp = getm();
   G* gp = getg();
@@ -110,7 +100,7 @@ void fault_handler(int sig, siginfo_t* si, void* ctx) {
       seen = now_seen;
       since = nanotime();
     } else if (nanotime() - since > kStuckNs) {
-      write_str("\nruntime: the goroutine dump is stuck (the faulting thread may hold a lock it needs); exiting\n");
+      write_stderr("\nruntime: the goroutine dump is stuck (the faulting thread may hold a lock it needs); exiting\n");
       _exit(2);
     }
   }
@@ -167,10 +157,7 @@ void fault_dump_and_exit() {
   std::snprintf(sigline, sizeof sigline, "[signal %s code=0x%x addr=0x%zx pc=0x%zx]\n", signame(f.sig),
                 static_cast<unsigned>(f.code), static_cast<std::size_t>(f.addr), static_cast<std::size_t>(f.pc));
   if (is_overflow(f)) {
-    fdprintf(2, "runtime: goroutine stack exceeds %zu-byte limit\n", static_cast<std::size_t>(gp->stack.hi - gp->stack.lo));
-    fdprintf(2, "runtime: sp=%#zx stack=[%#zx, %#zx]\n", static_cast<std::size_t>(f.sp),
-             static_cast<std::size_t>(gp->stack.lo), static_cast<std::size_t>(gp->stack.hi));
-    fdprintf(2, "fatal error: stack overflow\n");
+    print_stack_overflow(gp, f.sp);
     all = true;
   } else if (gp == nullptr) {
     fdprintf(2, "fatal error: unexpected signal%s\n%s",

@@ -57,8 +57,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "preempt/preempt.h"
 #include "crash.h"
+#include "preempt/preempt.h"
 #include "preempt/signal.h"
 #include "runtime2.h"
 #include "traceback.h"
@@ -84,17 +84,10 @@ std::atomic<std::uint32_t> requested{0};   // the dumper's futex word: kDumpQuit
 std::atomic<bool> dumper_made{false};      // the thread exists (it may not have run yet)
 std::atomic<pid_t> dumper_tid{0};          // 0 until the dumper runs
 
-void write_str(const char* s) {
-  // write(2) is async-signal-safe; a short write to a dying process's
-  // stderr is not worth a retry loop.
-  ssize_t rc = ::write(2, s, std::strlen(s));
-  (void)rc;
-}
-
 void sigquit_handler(int, siginfo_t* si, void* ctx) {
   int saved_errno = errno;
   if (claimed.exchange(true)) {
-    write_str("SIGQUIT: quit (again): exiting without the goroutine dump\n");
+    write_stderr("SIGQUIT: quit (again): exiting without the goroutine dump\n");
     _exit(2);
   }
   M* mp = getm();
@@ -107,6 +100,13 @@ void sigquit_handler(int, siginfo_t* si, void* ctx) {
 }  // namespace
 
 std::atomic<std::uint64_t> dump_progress{0};
+
+void write_stderr(const char* s) {
+  // write(2) is async-signal-safe; a short write to a dying process's
+  // stderr is not worth a retry loop.
+  ssize_t rc = ::write(2, s, std::strlen(s));
+  (void)rc;
+}
 
 // Not dumper_tid: a signal may come before the new thread has run at all
 // (it reads `requested` when it starts).
@@ -129,6 +129,7 @@ bool world_frozen() {
     if (allp[i]->status.load() == Prunning) return false;
   return true;
 }
+}  // namespace
 
 // Stop the world as far as it will stop within kFreezeNs, and leave it so.
 // Not stop_the_world_internal: that needs a G with a P, waits as long as it
@@ -137,8 +138,6 @@ bool world_frozen() {
 // at exactly zero, and there is none).
 // gcwaiting is set again on every round: a goroutine's own stop of the
 // world that was under way may end meanwhile (start_the_world clears it).
-}  // namespace
-
 void freeze_world() {
   const std::int64_t deadline = nanotime() + kFreezeNs;
   std::atomic<std::uint32_t> never{0};
