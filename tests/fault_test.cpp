@@ -33,7 +33,7 @@ TEST(Fault, OverflowWithoutYieldPointsIsAStackOverflow) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_TRUE(has(r.err, "runtime: goroutine stack exceeds ")) << r.err;
   EXPECT_TRUE(has(r.err, "fatal error: stack overflow\n\ngoroutine 2 [running]:\n")) << r.err;
-  EXPECT_TRUE(has(r.err, "deep(long)")) << r.err;
+  EXPECT_TRUE(has(r.err, "recurse(long)")) << r.err;
   EXPECT_TRUE(has(r.err, "...additional frames elided...")) << r.err;
   EXPECT_TRUE(has(r.err, "\ngoroutine 1 [sleep]:\n")) << r.err;  // a fatal error shows everyone
 }

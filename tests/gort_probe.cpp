@@ -63,6 +63,8 @@
 #include <string>
 #include <thread>
 
+#include "recurse.h"
+
 namespace {
 
 // sigurg-chain: the program's own SIGURG handler, installed before gort::run.
@@ -79,21 +81,11 @@ void on_sigquit(int) {
   (void)rc;
 }
 
-// fault: each frame keeps a buffer alive so that the stack goes in a few
-// thousand calls; depth is never reached (it keeps the compiler from
-// calling the recursion infinite, which it is).
-volatile long fault_depth = 1L << 40;
-__attribute__((noinline)) long deep(long n) {
-  volatile char buf[512];
-  buf[0] = static_cast<char>(n);
-  if (n == fault_depth) return 0;
-  return deep(n + 1) + buf[0];
-}
 long* volatile fault_ptr = nullptr;
 volatile int fault_zero = 0;
 
 __attribute__((noinline)) void fault_now(const std::string& kind) {
-  if (kind == "overflow") std::printf("%ld\n", deep(0));
+  if (kind == "overflow") std::printf("%ld\n", probe::recurse(0));
   if (kind == "nil" || kind == "foreign") std::printf("%ld\n", *fault_ptr);
   if (kind == "wild") *reinterpret_cast<volatile long*>(0x7ff0deadbe00L) = 1;
   if (kind == "divide") std::printf("%d\n", 7 / fault_zero);

@@ -25,6 +25,8 @@
 #include <cstring>
 #include <string>
 
+#include "recurse.h"
+
 namespace {
 
 std::atomic<long> counter{0};
@@ -51,16 +53,6 @@ void spin_calls() {
   for (;;) bump();
 }
 
-// Each frame keeps a buffer alive so the stack is used up in a few thousand
-// calls. (depth is never reached: it only keeps the compiler from calling
-// the recursion infinite, which it is.)
-volatile long depth = 1L << 40;
-__attribute__((noinline)) long recurse(long n) {
-  volatile char buf[256];
-  buf[0] = static_cast<char>(n);
-  if (n == depth) return 0;
-  return recurse(n + 1) + buf[0];
-}
 
 int usage() {
   std::fprintf(stderr, "usage: preempt_probe spin calls|yieldpoint|nocalls | overflow | exit-spinning\n");
@@ -97,7 +89,7 @@ int main(int argc, char** argv) {
   }
   if (cmd == "overflow") {
     return gort::run([] {
-      gort::go([] { recurse(0); });
+      gort::go([] { probe::recurse(0); });
       gort::sleep_for(std::chrono::seconds(10));
       return 1;
     });
