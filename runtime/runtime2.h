@@ -260,9 +260,10 @@ struct M {
 
 inline constexpr std::uint32_t kRunqSize = 256;
 
+inline constexpr int kGfreeMax = 64;  // a P's free Gs; half go to the global list when it fills
+
 // Room kept between stackguard0 and the stack's end: a yield point that finds
 // sp below stackguard0 still has this much stack to report the overflow on.
-inline constexpr int kGfreeMax = 64;  // a P's free Gs; half go to the global list when it fills
 inline constexpr std::uintptr_t kStackGuard = 8192;
 // stackguard0 poisoned to ask a G to yield at its next yield point (Go's
 // stackPreempt): larger than any sp, so every check fails.

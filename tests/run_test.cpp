@@ -29,7 +29,6 @@
 
 #include "child_process.h"
 #include "test_util.h"
-#include "test_util.h"
 
 namespace {
 
