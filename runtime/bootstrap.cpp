@@ -40,6 +40,7 @@ void schedinit() {
   cputicks_init();  // before any M (they read tsc_ticks unsynchronised), after the time slice is known
   preempt_init();
   blockretake_init();  // before any M: minit reads what it sets
+  crash_reserve_init();
   stackinit();
   netpollinit();
   m0 = m0init();

@@ -70,7 +70,7 @@ void chan_unref(ChanCore* c) noexcept {
   if (c->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   // Nobody can reach the channel any more: destroy what is still buffered.
   std::size_t n = c->qcount.load(std::memory_order_relaxed);
-  for (std::size_t i = 0; i < n; ++i) c->ops->destroy(c->slot((c->recvx + i) % c->dataqsiz));
+  for (std::size_t i = 0; i < n; ++i) elem_destroy(c->ops, c->slot((c->recvx + i) % c->dataqsiz));
   const std::size_t align = block_align(c->ops);
   c->~ChanCore();
   block_delete(c, align);
@@ -80,7 +80,7 @@ std::size_t chan_len(const ChanCore* c) noexcept { return c ? c->qcount.load(std
 std::size_t chan_cap(const ChanCore* c) noexcept { return c ? c->dataqsiz : 0; }
 
 void send_direct(ChanCore* c, Sudog* sg, void* ep) {
-  c->ops->move_construct(sg->elem, ep);
+  elem_move(c->ops, sg->elem, ep);
   sg->success = true;
 }
 
@@ -93,14 +93,14 @@ inline std::size_t ring_next(const ChanCore* c, std::size_t i) { return i + 1 ==
 
 void recv_direct(ChanCore* c, Sudog* sg, void* ep) {
   if (c->dataqsiz == 0) {
-    c->ops->move_construct(ep, sg->elem);
+    elem_move(c->ops, ep, sg->elem);
   } else {
     // The buffer is full (a sender waits): take the value at the head, and
     // put the sender's value in the slot just freed, which is the tail.
     void* s = c->slot(c->recvx);
-    c->ops->move_construct(ep, s);
-    c->ops->destroy(s);
-    c->ops->move_construct(s, sg->elem);
+    elem_move(c->ops, ep, s);
+    elem_destroy(c->ops, s);
+    elem_move(c->ops, s, sg->elem);
     c->recvx = ring_next(c, c->recvx);
     c->sendx = c->recvx;
   }
@@ -108,15 +108,15 @@ void recv_direct(ChanCore* c, Sudog* sg, void* ep) {
 }
 
 void buf_send(ChanCore* c, void* ep) {
-  c->ops->move_construct(c->slot(c->sendx), ep);
+  elem_move(c->ops, c->slot(c->sendx), ep);
   c->sendx = ring_next(c, c->sendx);
   c->qcount.store(c->qcount.load(std::memory_order_relaxed) + 1, std::memory_order_release);
 }
 
 void buf_recv(ChanCore* c, void* ep) {
   void* s = c->slot(c->recvx);
-  c->ops->move_construct(ep, s);
-  c->ops->destroy(s);
+  elem_move(c->ops, ep, s);
+  elem_destroy(c->ops, s);
   c->recvx = ring_next(c, c->recvx);
   c->qcount.store(c->qcount.load(std::memory_order_relaxed) - 1, std::memory_order_release);
 }

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 
+#include "biaslock.h"
 #include "runtime2.h"
 
 namespace gort::rt {
@@ -39,25 +40,33 @@ void osyield() { sched_yield(); }
 void Lock::lock() {
   if (M* mp = getm()) locks_inc(mp);
   std::uint32_t v = 0;
-  if (key_.compare_exchange_strong(v, 1, std::memory_order_acquire)) return;
-  std::uint32_t wait = v;
+  if (!key_.compare_exchange_strong(v, 1, std::memory_order_acquire)) lock_slow(v);
+}
+
+// A key with kBiased is a BiasedLock's that some M holds, or may take at
+// any moment, without writing key_: waiting for it to become 0 would wait
+// for good. Whoever sees it takes the bias away (BiasedLock::revoke) and
+// holds the lock when that succeeds.
+void Lock::lock_slow(std::uint32_t seen) {
+  std::uint32_t wait = asymmetric_fence ? 1 : seen;
   for (;;) {
-    for (int i = 0; i < 4; ++i) {
-      while (key_.load(std::memory_order_relaxed) == 0) {
-        v = 0;
+    for (int i = 0; i < 5; ++i) {
+      for (;;) {
+        std::uint32_t v = key_.load(std::memory_order_relaxed);
+        if (v & kBiased) {
+          if (static_cast<BiasedLock*>(this)->revoke(v)) return;
+          continue;
+        }
+        if (v != 0) break;
         if (key_.compare_exchange_weak(v, wait, std::memory_order_acquire)) return;
       }
-      procyield(30);
-    }
-    for (int i = 0; i < 1; ++i) {
-      while (key_.load(std::memory_order_relaxed) == 0) {
-        v = 0;
-        if (key_.compare_exchange_weak(v, wait, std::memory_order_acquire)) return;
-      }
-      osyield();
+      if (i < 4)
+        procyield(30);
+      else
+        osyield();
     }
     if (asymmetric_fence) return sleep_asymmetric();
-    v = key_.exchange(2, std::memory_order_acquire);
+    std::uint32_t v = key_.exchange(2, std::memory_order_acquire);
     if (v == 0) return;
     wait = 2;
     futexsleep(&key_, 2, -1);
@@ -66,14 +75,21 @@ void Lock::lock() {
 
 // The sleeping half of the asymmetric unlock (lock.h). Counted in
 // sleepers_ for the whole episode, so one membarrier covers every later
-// unlock: each of those reads sleepers_ after it.
+// unlock: each of those reads sleepers_ after it. It sleeps on the value it
+// saw: 1, or kRevoking (a revoker then stores 1 without a wake-up, and its
+// unlock, which sees sleepers_, wakes it).
 void Lock::sleep_asymmetric() {
   sleepers_.fetch_add(1, std::memory_order_relaxed);
   membarrier_all();
   for (;;) {
-    std::uint32_t v = 0;
-    if (key_.compare_exchange_strong(v, 1, std::memory_order_acquire)) break;
-    futexsleep(&key_, 1, -1);
+    std::uint32_t v = key_.load(std::memory_order_relaxed);
+    if (v & kBiased) {
+      if (static_cast<BiasedLock*>(this)->revoke(v)) break;
+    } else if (v == 0) {
+      if (key_.compare_exchange_strong(v, 1, std::memory_order_acquire)) break;
+    } else {
+      futexsleep(&key_, v, -1);
+    }
   }
   sleepers_.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -86,18 +102,20 @@ bool Lock::try_lock() {
 }
 
 void Lock::unlock() {
+  release_key(0);
+  if (M* mp = getm()) releasem(mp);
+}
+
+void Lock::release_key(std::uint32_t next) {
   if (asymmetric_fence) {
-    key_.store(0, std::memory_order_release);
+    key_.store(next, std::memory_order_release);
     // Only the compiler is kept from reading first; the CPU may still (a
     // store waits in its store buffer), and the sleeper's membarrier is
     // what makes that safe (lock.h).
     std::atomic_signal_fence(std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_relaxed) != 0) futexwakeup(&key_, 1);
-  } else if (key_.exchange(0, std::memory_order_release) == 2) {
+  } else if (key_.exchange(next, std::memory_order_release) == 2) {
     futexwakeup(&key_, 1);
-  }
-  if (M* mp = getm()) {
-    if (--mp->locks == 0) releasem_rearm(mp);
   }
 }
 

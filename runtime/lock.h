@@ -14,6 +14,10 @@
 // unlocker's read sees the count, or the sleeper's next look at the key sees
 // the unlock. The rare side (a sleep, after spinning) pays a system call.
 //
+// A channel's lock is a BiasedLock (biaslock.h), which one thread can take
+// without any locked instruction; its key values share this class's slow
+// path.
+//
 // Note is a one-shot event: notesleep blocks the thread until notewakeup.
 // An M parks on its Note in stopm; stop_the_world waits on one.
 #pragma once
@@ -34,7 +38,12 @@ class Lock {
   void unlock();
   bool try_lock();
 
- private:
+ protected:
+  // key_ values besides 0, 1 and 2 (only a BiasedLock's: biaslock.h).
+  static constexpr std::uint32_t kBiased = 0x80000000u;    // | an M's id: that M takes it without a locked instruction
+  static constexpr std::uint32_t kRevoking = 0x40000000u;  // held by a thread taking a bias away
+  void lock_slow(std::uint32_t seen);  // the fast compare-and-swap saw `seen`
+  void release_key(std::uint32_t next);  // unlock's store (or exchange) of `next`, and the wake-up
   void sleep_asymmetric();
   // 0 unlocked, 1 locked, 2 locked with sleepers (without asymmetric_fence).
   std::atomic<std::uint32_t> key_{0};

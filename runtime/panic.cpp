@@ -7,6 +7,7 @@
 // GOTRACEBACK=all, as in Go).
 // Only the first thread to die prints; any other that fails meanwhile parks.
 #include <cxxabi.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdarg>
@@ -63,6 +64,16 @@ namespace {
 
 std::atomic<int> dying{0};
 
+// Address space held back for the way out. A fatal error met at the end of
+// memory (a stack that cannot be mapped under RLIMIT_AS or
+// vm.max_map_count) must still print its goroutine dump, and the dump
+// allocates (libdw's tables; under ASan any allocation may map more):
+// startpanic gives this back first. PROT_NONE and MAP_NORESERVE: it costs
+// no memory, only address space and one mapping. (Without it an ASan build
+// died in the middle of the dump: "ERROR: Failed to mmap".)
+constexpr std::size_t kCrashReserve = std::size_t{32} << 20;
+void* crash_reserve = nullptr;
+
 [[noreturn]] void park_dying_thread() {
   std::atomic<std::uint32_t> never{0};
   for (;;) futexsleep(&never, 0, -1);
@@ -74,6 +85,13 @@ std::atomic<int> dying{0};
 // meanwhile waits here for the first to end the process.
 void startpanic() {
   if (dying.fetch_add(1) != 0) park_dying_thread();
+  if (crash_reserve != nullptr) munmap(crash_reserve, kCrashReserve);  // (a system call: fine in a signal handler)
+  crash_reserve = nullptr;
+}
+
+void crash_reserve_init() {
+  void* p = mmap(nullptr, kCrashReserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p != MAP_FAILED) crash_reserve = p;
 }
 
 namespace {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "gort/runtime.h"
+#include "biaslock.h"
 #include "lock.h"
 
 namespace gort {
@@ -212,6 +213,13 @@ struct M {
   Racy<bool> exited;  // the thread has ended (idle too long); kept on allm
   Racy<std::int32_t> locks;       // runtime locks held: no preemption while > 0 (and no blocked-M retake: blockretake.cpp)
   Racy<std::int32_t> preemptoff;  // non-zero: no preemption
+  // BiasedLocks (biaslock.h): biasowned[i] is a lock whose key names this
+  // M, as far as the M knows (its own to read and write); biasheld[i] is
+  // that lock while the M holds it by its bias (read by revokers).
+  const void* biasowned[kBiasSlots];
+  std::atomic<const void*> biasheld[kBiasSlots];
+  const void* biasrunlock;  // the BiasedLock this M last held as an ordinary one,
+  std::uint32_t biasrun;    // and how many times in a row
   std::atomic<std::uint32_t> signal_pending;  // a preemption signal is in flight (at most one per M)
   void* sigstack;  // the alternate signal stack the SIGURG handler runs on (ours to free), or nullptr
   // Blocked-M retake (blockretake.cpp): sysmon took this M's P while its
@@ -717,6 +725,7 @@ void dump_goroutines(int fd, G* current);
 // The first thread to die (panic, fatal error, SIGQUIT) prints; any other
 // that dies meanwhile parks until the first ends the process.
 void startpanic();
+void crash_reserve_init();  // address space startpanic gives back for the dump (panic.cpp)
 void sigquit_init();  // sigquit.cpp: SIGQUIT dumps every goroutine and exits 2 (after sysmon's M is made)
 void on_terminate();
 M* m0init();
@@ -740,3 +749,5 @@ void parsedebugvars();
 void schedtrace(bool detailed);
 
 }  // namespace gort::rt
+
+#include "biaslock_inline.h"  // (needs M, getm, locks_inc, releasem)

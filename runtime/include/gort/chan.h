@@ -36,6 +36,7 @@ struct ElemOps {
   std::size_t align;
   void (*move_construct)(void* dst, void* src);
   void (*destroy)(void* p);
+  bool trivial;  // trivially copyable and destructible: the runtime copies the bytes and calls neither
 };
 
 // The runtime moves values while it holds the channel's lock and has already
@@ -45,7 +46,8 @@ struct ElemOps {
 template <class T>
 inline constexpr ElemOps elem_ops = {
     sizeof(T), alignof(T), [](void* d, void* s) noexcept { ::new (d) T(std::move(*static_cast<T*>(s))); },
-    [](void* p) noexcept { static_cast<T*>(p)->~T(); }};
+    [](void* p) noexcept { static_cast<T*>(p)->~T(); },
+    std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>};
 
 struct ChanCore;  // Go's hchan: runtime/chan.cpp
 ChanCore* chan_make(const ElemOps* ops, std::size_t cap);
