@@ -234,10 +234,14 @@ std::string short_func(const std::string& func) {
 // Frames Go would not show: the runtime's own, and the inlined wrappers
 // gort::go / gort::run put around the user's callable.
 bool is_runtime_frame(const SourceFrame& f) {
-  static const char* const prefixes[] = {"gort::rt::", "gort::detail::", "gort_", "void gort::detail::",
+  static const char* const prefixes[] = {"gort::rt::", "gort::detail::", "void gort::detail::",
                                          "void gort::rt::", "void gort::go<", "int gort::run<",
                                          // lambdas inside gort::run / gort::go, named from DWARF scopes
-                                         "run<", "go<", "gort::run<", "gort::go<"};
+                                         "run<", "go<", "gort::run<", "gort::go<",
+                                         // the runtime's extern "C" code (assembly, entry points); not
+                                         // every "gort_": a user's gort_helper() is the user's
+                                         "gort_gostart", "gort_goroutine_main", "gort_swapctx",
+                                         "gort_systemstack_switch", "gort_async_preempt", "gort_morestack"};
   for (const char* p : prefixes)
     if (f.func.rfind(p, 0) == 0) return true;
   constexpr std::string_view wrappers = "include/gort/runtime.h";

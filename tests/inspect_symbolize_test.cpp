@@ -39,6 +39,10 @@ TEST(InspectSymbolize, RuntimeFramesAreGortFramesToo) {
   EXPECT_TRUE(is_runtime_frame(rt));
   EXPECT_TRUE(is_gort_frame(rt));
   EXPECT_TRUE(is_runtime_frame(frame("gort_gostart")));
+  EXPECT_TRUE(is_runtime_frame(frame("gort_async_preempt2")));
+  // A user's names that merely start like the runtime's are the user's.
+  EXPECT_FALSE(is_runtime_frame(frame("gort_helper()")));
+  EXPECT_FALSE(is_runtime_frame(frame("gort_test::check_order(int)")));
   EXPECT_FALSE(is_runtime_frame(frame("gort::Mutex::lock()")));  // the public API is shown
 }
 
