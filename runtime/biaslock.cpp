@@ -40,10 +40,13 @@ bool BiasedLock::count_streak(M* mp) const {
   return ++mp->biasrun >= streak_needed_;
 }
 
+// An ordinary hold's unlock (out of line: the biased one is the inline
+// fast path). It may bias the lock to the M.
 void BiasedLock::unlock_ordinary(M* mp) {
+  if (mp == nullptr) return release_key(0);
   std::uint32_t next = 0;
-  if (mp != nullptr && count_streak(mp) && asymmetric_fence && sleepers_.load(std::memory_order_relaxed) == 0) {
-    // (sleepers_ is a hint: a sleeper that comes later revokes like anyone.)
+  // (sleepers_ is a hint: a sleeper that comes later revokes like anyone.)
+  if (count_streak(mp) && asymmetric_fence && sleepers_.load(std::memory_order_relaxed) == 0) {
     // The entry is free, or is this lock's, or is another lock's that is
     // not held now (its key may still name mp: mp takes it back by revoking
     // its own bias, in Lock::lock_slow). Not one that is held.
@@ -56,7 +59,7 @@ void BiasedLock::unlock_ordinary(M* mp) {
     }
   }
   release_key(next);
-  if (mp != nullptr) releasem(mp);
+  releasem(mp);
 }
 
 // Called by whoever finds the key biased (Lock::lock_slow); true when the

@@ -69,8 +69,8 @@ class BiasedLock : public Lock {
   static int entry(const void* lock) { return (reinterpret_cast<std::uintptr_t>(lock) >> 4) & (kBiasSlots - 1); }
   static std::uint32_t bias_key(const M* mp);
   void lost_bias(M* mp, int i);
-  void unlock_ordinary(M* mp);
   bool count_streak(M* mp) const;
+  void unlock_ordinary(M* mp);
   bool revoke(std::uint32_t seen);
   // Written while biased by the owner, and by a revoker.
   std::uint32_t streak_ = 0;  // the owner's biased entries: what the bias saved (revoke)

@@ -106,19 +106,6 @@ void Lock::unlock() {
   if (M* mp = getm()) releasem(mp);
 }
 
-void Lock::release_key(std::uint32_t next) {
-  if (asymmetric_fence) {
-    key_.store(next, std::memory_order_release);
-    // Only the compiler is kept from reading first; the CPU may still (a
-    // store waits in its store buffer), and the sleeper's membarrier is
-    // what makes that safe (lock.h).
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    if (sleepers_.load(std::memory_order_relaxed) != 0) futexwakeup(&key_, 1);
-  } else if (key_.exchange(next, std::memory_order_release) == 2) {
-    futexwakeup(&key_, 1);
-  }
-}
-
 void Note::wakeup() {
   if (key_.exchange(1, std::memory_order_release) != 0) return;  // already woken: one-shot
   futexwakeup(&key_, 1);

@@ -43,12 +43,27 @@ class Lock {
   static constexpr std::uint32_t kBiased = 0x80000000u;    // | an M's id: that M takes it without a locked instruction
   static constexpr std::uint32_t kRevoking = 0x40000000u;  // held by a thread taking a bias away
   void lock_slow(std::uint32_t seen);  // the fast compare-and-swap saw `seen`
-  void release_key(std::uint32_t next);  // unlock's store (or exchange) of `next`, and the wake-up
+  inline void release_key(std::uint32_t next);  // unlock's store (or exchange) of `next`, and the wake-up
   void sleep_asymmetric();
   // 0 unlocked, 1 locked, 2 locked with sleepers (without asymmetric_fence).
   std::atomic<std::uint32_t> key_{0};
   std::atomic<std::uint32_t> sleepers_{0};  // threads asleep (or about to) on key_, with asymmetric_fence
 };
+
+extern bool asymmetric_fence;  // membarrier(PRIVATE_EXPEDITED) is registered (blockretake.cpp)
+
+inline void Lock::release_key(std::uint32_t next) {
+  if (asymmetric_fence) {
+    key_.store(next, std::memory_order_release);
+    // Only the compiler is kept from reading first; the CPU may still (a
+    // store waits in its store buffer), and the sleeper's membarrier is
+    // what makes that safe (see above).
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_relaxed) != 0) futexwakeup(&key_, 1);
+  } else if (key_.exchange(next, std::memory_order_release) == 2) {
+    futexwakeup(&key_, 1);
+  }
+}
 
 class Note {
  public:
