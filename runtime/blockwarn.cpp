@@ -127,8 +127,7 @@ void blockwarn_report() {
 void blockwarn_drain() {
   if (!debug.blockwarn) return;
   const std::int64_t deadline = nanotime() + 5'000'000'000;  // loading the debug information can take seconds on a loaded machine
-  std::atomic<std::uint32_t> never{0};
-  while (inflight.load() > 0 && nanotime() < deadline) futexsleep(&never, 0, 1'000'000);
+  while (inflight.load() > 0 && nanotime() < deadline) thread_sleep(1'000'000);
 }
 
 }  // namespace gort::rt

@@ -68,7 +68,6 @@ constexpr std::int64_t kExitGraceNs = 100'000'000;
 // (without static destructors, which could run under goroutines still running).
 void wait_for_m0() {
   const std::int64_t deadline = nanotime() + kExitGraceNs;
-  std::atomic<std::uint32_t> never{0};
   while (!m0_returned.load()) {
     if (nanotime() > deadline) {
       std::fflush(nullptr);
@@ -76,7 +75,7 @@ void wait_for_m0() {
     }
     P* pp = m0->p;
     if (pp != nullptr && m0->curg != nullptr && pp->status.load() == Prunning) preemptone(pp);
-    futexsleep(&never, 0, 100'000);
+    thread_sleep(100'000);
   }
 }
 
@@ -94,7 +93,6 @@ void wait_for_m0() {
 // exitsyscall.
 void stop_goroutines_for_exit() {
   const std::int64_t deadline = nanotime() + kExitGraceNs;
-  std::atomic<std::uint32_t> never{0};
   for (;;) {
     bool running = false;
     const std::int32_t n = gomaxprocs.load();
@@ -107,7 +105,7 @@ void stop_goroutines_for_exit() {
       preemptone(pp);
     }
     if (!running || nanotime() > deadline) return;
-    futexsleep(&never, 0, 50'000);
+    thread_sleep(50'000);
   }
 }
 }  // namespace

@@ -165,8 +165,7 @@ void block_forever(WaitReason reason) {
     gopark(nullptr, nullptr, reason);
     fatal("a goroutine blocked forever was woken");
   }
-  std::atomic<std::uint32_t> never{0};
-  for (;;) futexsleep(&never, 0, -1);
+  park_forever();
 }
 
 namespace {

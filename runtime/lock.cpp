@@ -34,6 +34,11 @@ void procyield(int cycles) {
 
 void osyield() { sched_yield(); }
 
+void thread_sleep(std::int64_t ns) {
+  std::atomic<std::uint32_t> never{0};
+  futexsleep(&never, 0, ns);
+}
+
 // Go's lock_futex.go: spin actively a little (the holder is probably running
 // on another core and will release soon), then passively (sched_yield), then
 // sleep on the futex with key 2 so that unlock knows to wake someone.

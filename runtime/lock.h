@@ -31,6 +31,9 @@ void futexsleep(std::atomic<std::uint32_t>* addr, std::uint32_t val, std::int64_
 void futexwakeup(std::atomic<std::uint32_t>* addr, int cnt);
 void procyield(int cycles);  // PAUSE a few times: being nice to the other hyperthread while spinning
 void osyield();
+// The calling thread sleeps for ns (< 0: for good): a futex wait on a word
+// nobody wakes. Returns early on a signal, as any timed sleep may.
+void thread_sleep(std::int64_t ns);
 
 class Lock {
  public:

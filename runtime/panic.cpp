@@ -74,17 +74,12 @@ std::atomic<int> dying{0};
 constexpr std::size_t kCrashReserve = std::size_t{32} << 20;
 void* crash_reserve = nullptr;
 
-[[noreturn]] void park_dying_thread() {
-  std::atomic<std::uint32_t> never{0};
-  for (;;) futexsleep(&never, 0, -1);
-}
-
 }  // namespace
 
 // Claims the right to print the death message; a second thread that dies
 // meanwhile waits here for the first to end the process.
 void startpanic() {
-  if (dying.fetch_add(1) != 0) park_dying_thread();
+  if (dying.fetch_add(1) != 0) park_forever();
   if (crash_reserve != nullptr) munmap(crash_reserve, kCrashReserve);  // (a system call: fine in a signal handler)
   crash_reserve = nullptr;
 }

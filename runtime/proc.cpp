@@ -336,11 +336,10 @@ void execute(M* mp, G* gp, bool inherit_time) {
   slicetimer_begin(mp, mp->p->slicestart);
 }
 
-// Parks this M forever: the program is exiting and this M must not run
-// anything more (its thread ends with the process).
+// Parks this thread for good: the program is exiting (or dying) and this
+// thread must not run anything more (it ends with the process).
 [[noreturn]] void park_forever() {
-  std::atomic<std::uint32_t> never{0};
-  for (;;) futexsleep(&never, 0, -1);
+  for (;;) thread_sleep(-1);
 }
 
 namespace {

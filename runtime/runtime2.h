@@ -490,7 +490,7 @@ void cputicks_calibrate(std::int64_t now);  // sysmon, every round
 std::uint32_t fastrand();
 std::uint32_t fastrandn(std::uint32_t n);
 
-[[noreturn]] void park_forever();  // the program is exiting: this thread runs nothing more
+[[noreturn]] void park_forever();  // the program is exiting or dying: this thread runs nothing more
 void mcall(G* (*fn)(G*), bool exiting = false);  // exiting: the G never comes back
 G* run_g(M* mp, G* gp);
 // gp runs on mp from now (curg, its status, its time slice); the switch

@@ -93,8 +93,7 @@ void fault_handler(int sig, siginfo_t* si, void* ctx) {
   std::uint64_t seen = dump_progress.load();
   std::int64_t since = nanotime();
   for (;;) {
-    std::atomic<std::uint32_t> never{0};
-    futexsleep(&never, 0, 100'000'000);
+    thread_sleep(100'000'000);
     std::uint64_t now_seen = dump_progress.load();
     if (now_seen != seen) {
       seen = now_seen;

@@ -140,12 +140,11 @@ bool world_frozen() {
 // world that was under way may end meanwhile (start_the_world clears it).
 void freeze_world() {
   const std::int64_t deadline = nanotime() + kFreezeNs;
-  std::atomic<std::uint32_t> never{0};
   for (;;) {
     sched.gcwaiting.store(1);
     if (world_frozen() || nanotime() >= deadline) return;
     preemptall();
-    futexsleep(&never, 0, kFreezeRetryNs);
+    thread_sleep(kFreezeRetryNs);
   }
 }
 

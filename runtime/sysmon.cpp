@@ -383,10 +383,7 @@ void sysmon() {
     // kSysmonPollNs (netpoll_sysmon).
     if (sm.delay > kSysmonPollNs / 1000 && netpoll_waiters() > 0) sm.delay = kSysmonPollNs / 1000;
     sysmon_sleep(std::min(nanotime() + sm.delay * 1000, sm.preemptnext), sm.due);
-    if (sched.exiting.load()) {
-      std::atomic<std::uint32_t> never{0};
-      for (;;) futexsleep(&never, 0, -1);
-    }
+    if (sched.exiting.load()) park_forever();
     std::int64_t now = nanotime();
     cputicks_calibrate(now);
     // Asleep while the world is stopped (not while it is stopping: a P whose
