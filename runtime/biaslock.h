@@ -8,12 +8,13 @@
 // (it waits for the store buffer to drain), three fifths of such a send or
 // receive. Go pays it too; gort's channels pay it only while threads share.
 //
-// How: once one M has taken the lock kBiasStreak times in a row (the
-// streak is counted under the lock), its unlock stores kBiased|m->id into
-// the key instead of 0: the lock now belongs to that M. The M enters by
-// publishing the lock's address in one of its biasheld slots and reading
-// the key again (a plain store and a load: no locked instruction); it
-// leaves by clearing the slot.
+// How: once one M has taken the lock kBiasStreak times in a row (counted
+// on the M: count_streak), its unlock stores kBiased|m->id into the key
+// instead of 0: the lock now belongs to that M, which notes it in its
+// biasowned entry for the lock (one of kBiasSlots, picked by a hash of the
+// address). The M enters by publishing the lock's address in the matching
+// biasheld slot and reading the key again (a plain store and a load: no
+// locked instruction); it leaves by clearing the slot.
 //
 // Any other thread that wants the lock takes the bias away (revoke): it
 // compare-and-swaps the key to kRevoking (so the owner's next entry sees
@@ -23,10 +24,11 @@
 // Lock::unlock's: the owner's store of the slot and its reading of the key
 // are kept in order by the revoker's membarrier, so either the owner sees
 // kRevoking and backs off, or the revoker sees the slot and waits. The
-// revoker then holds the lock as an ordinary one (key 1). Each revocation
-// doubles the streak that biases the lock again, so a lock passed between
-// threads settles as an ordinary lock after a few membarriers (a few µs
-// each here) and pays nothing more than a compare for the bookkeeping.
+// revoker then holds the lock as an ordinary one (key 1). A revocation
+// doubles the streak that biases the lock again, unless the bias was worth
+// it (kBiasPaid biased entries), so a lock passed between threads settles
+// as an ordinary lock after a few membarriers (a few µs each here) and
+// pays only a compare and the M's streak count for the bookkeeping.
 //
 // Rules this depends on: a runtime lock is released on the M that took it
 // (unlock functions run on the same M, on g0 or on the G switched to); the
