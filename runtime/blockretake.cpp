@@ -226,9 +226,11 @@ bool retake_one(P* pp, M* mp, G* gp, std::uintptr_t sp, std::uintptr_t pc, const
   gp->preempt = true;
   gp->stackguard0.store(kStackPreempt, std::memory_order_relaxed);
   arm_timer(mp, true);
+  // Recorded before it is published: the M may come back (GO_SYSEXIT) as
+  // soon as it sees kBlockRetaken.
+  GORT_TRACE(GORT_TRACE_EV_GO_BLOCKED, gp->goid, pp->id);
   pp->status.store(Psyscall, std::memory_order_seq_cst);
   mp->blockretake.store(kBlockRetaken, std::memory_order_release);
-  GORT_TRACE(GORT_TRACE_EV_GO_BLOCKED, gp->goid, pp->id);
   sched.nblockretake.fetch_add(1, std::memory_order_relaxed);
   return true;
 }

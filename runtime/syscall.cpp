@@ -169,11 +169,15 @@ bool entersyscall() noexcept {
   pp->m = nullptr;
   mp->oldp = pp;
   mp->p = nullptr;
+  // Recorded before Psyscall is published: from then on sysmon may hand the
+  // P off, and its PROC_HANDOFF must come later in the trace (a thread
+  // descheduled between the two put the call 2.5 ms after the hand-off:
+  // trace_record_test's StartedAgainAndAgain failed once in 30 runs).
+  GORT_TRACE(GORT_TRACE_EV_GO_SYSCALL, gp->goid, pp->id);
   // seq_cst: sysmon publishes sysmonwhen and then looks for Psyscall Ps;
   // we store Psyscall and then read sysmonwhen (in sysmon_wake). One of the
   // two sees the other, so the hand-off is never left to a 10 ms sleep.
   pp->status.store(Psyscall, std::memory_order_seq_cst);
-  GORT_TRACE(GORT_TRACE_EV_GO_SYSCALL, gp->goid, pp->id);
   if (sched.gcwaiting.load(std::memory_order_relaxed)) entersyscall_gcwait(pp);
   sysmon_wake(now + kSyscallHandoffNs);
   mp->locks--;

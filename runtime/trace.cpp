@@ -146,13 +146,15 @@ inline std::uint64_t ticks() {
 // can be readied, STW_END before the Ps run) may use it: their time is
 // never after the moment another thread acts on them. Events that act on
 // something another thread published (GO_START after the queue gave the G,
-// PROC_START after the P was handed over, STW_BEGIN after the last P
-// stopped, a G back from a system call) take RDTSCP, which waits for the
+// PROC_START after the P was handed over, PROC_HANDOFF after the P was seen
+// in a system call, STW_BEGIN after the last P stopped, a G back from a
+// system call) take RDTSCP, which waits for the
 // loads before it: 11 against 23 ns a read on this VM, and most events
 // are of the first kind.
 inline bool acts_on_published(std::uint8_t type) {
   return type == GORT_TRACE_EV_GO_START || type == GORT_TRACE_EV_PROC_START || type == GORT_TRACE_EV_STW_BEGIN ||
-         type == GORT_TRACE_EV_GO_SYSEXIT || type == GORT_TRACE_EV_M_WAKE || type == GORT_TRACE_EV_GO_STATE;
+         type == GORT_TRACE_EV_GO_SYSEXIT || type == GORT_TRACE_EV_M_WAKE || type == GORT_TRACE_EV_GO_STATE ||
+         type == GORT_TRACE_EV_PROC_HANDOFF;
 }
 
 inline std::uint64_t event_ticks(std::uint8_t type) {
