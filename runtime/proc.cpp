@@ -293,6 +293,7 @@ top:
 }
 
 void resetspinning(M* mp) {
+  mp->stealwait = 0;  // found work: the next wait for a runnext is the shortest again (runq.cpp)
   mp->spinning = false;
   GORT_TRACE(GORT_TRACE_EV_M_SPIN, 0);
   if (sched.nmspinning.fetch_sub(1) - 1 < 0) fatal("resetspinning: negative nmspinning");
@@ -312,7 +313,9 @@ void execute(M* mp, G* gp, bool inherit_time) {
   mp->curg.store_release(gp);  // preemptone (sysmon) follows it
   gp->m = mp;
   casgstatus(gp, Grunnable, Grunning);
-  GORT_TRACE(GORT_TRACE_EV_GO_START, gp->goid, mp->p->id);
+  P* pp = mp->p;
+  pp->runs.store(pp->runs.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  GORT_TRACE(GORT_TRACE_EV_GO_START, gp->goid, pp->id);
   gp->waitsince = 0;
   gp->preempt = false;
   gp->stackguard0.store(gp->stack.lo + kStackGuard, std::memory_order_relaxed);

@@ -18,6 +18,19 @@ namespace gort::rt {
 namespace {
 constexpr std::uint32_t N = kRunqSize;
 
+// PAUSE rounds (of 10) a thief waits before taking a running P's runnext:
+// ~24 µs at first (PAUSE is 24 ns on this project's machine), doubling
+// while the owner keeps running Gs meanwhile.
+constexpr int kStealWaitMin = 100;
+constexpr int kStealWaitMax = 1600;
+}  // namespace
+
+// Tests only (runq_test): called on every round of that wait, to make the
+// owner's moves happen inside it.
+void (*runnext_wait_hook)(P* victim) = nullptr;
+
+namespace {
+
 // Grabs a batch of Gs from pp's ring into batch[batch_head..] (a ring of the
 // same size). Returns how many. Can be called by any P.
 std::uint32_t runqgrab(P* pp, std::atomic<G*>* batch, std::uint32_t batch_head, bool steal_runnext) {
@@ -30,14 +43,39 @@ std::uint32_t runqgrab(P* pp, std::atomic<G*>* batch, std::uint32_t batch_head, 
       if (steal_runnext) {
         // Try to steal from pp->runnext.
         if (G* next = pp->runnext.load(std::memory_order_relaxed)) {
+          M* self = getm();
           if (pp->status.load(std::memory_order_relaxed) == Prunning) {
             // pp is running and its G has just readied next: it is about to
             // block or exit and will run next itself. Give it a moment so
             // that we do not ping-pong the pair between Ps. Go sleeps 3 µs;
             // a sleep here costs ~50 µs of timer slack on Linux, so spin.
-            for (int i = 0; i < 100; ++i) procyield(10);
+            //
+            // If pp started a G meanwhile, leave runnext alone: in a
+            // ping-pong it alternates between the same two Gs, and the CAS
+            // below would take one on an ABA and split the pair. And wait
+            // twice as long next time (up to kStealWaitMax): a thief that
+            // keeps looking at a busy pair's run queue makes its lines
+            // move between CPUs on every message (select ping-pong at
+            // GOMAXPROCS=2: 158 -> 136 ns a message with 10x the wait).
+            // Work put in pp's ring meanwhile ends the wait: that is
+            // stealable now (spawn: a goroutine that makes many). Reading
+            // runqtail costs a pair nothing: runnext is all it uses.
+            const std::uint32_t runs = pp->runs.load(std::memory_order_relaxed);
+            const int wait = self != nullptr && self->stealwait != 0 ? self->stealwait : kStealWaitMin;
+            bool ring = false;
+            for (int i = 0; i < wait && !ring; ++i) {
+              procyield(10);
+              if (runnext_wait_hook != nullptr) runnext_wait_hook(pp);
+              ring = pp->runqtail.load(std::memory_order_relaxed) != t;
+            }
+            if (ring) continue;
+            if (pp->runs.load(std::memory_order_relaxed) != runs) {
+              if (self != nullptr) self->stealwait = std::min(2 * wait, kStealWaitMax);
+              return 0;
+            }
           }
           if (!pp->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel)) continue;
+          if (self != nullptr) self->stealwait = kStealWaitMin;
           batch[batch_head % N].store(next, std::memory_order_relaxed);
           return 1;
         }

@@ -253,6 +253,7 @@ struct M {
   G* (*mcall_fn)(G*);  // run on g0 after curg switched out; returns a G to run at once, or nullptr
   G* parkedg;  // park_direct: the G that just switched to curg, whose unlock function is still to run
   G* exitedg;  // exit_direct: the G that just ended and switched to curg, still to be freed
+  int stealwait;  // runqgrab: PAUSE rounds before taking a running P's runnext (0: the shortest)
   Racy<G*> lockedg;          // lock_os_thread: this M runs only this G (see lockosthread.cpp)
   std::uint32_t lockedext;   // lock_os_thread nesting count (Go's lockedExt); 0: not locked
   bool exitlocked;           // its locked G ended: the thread ends too (schedule_loop → mexit)
@@ -325,6 +326,9 @@ struct alignas(64) P {
   // current G inherits the rest of the time slice (a communicating pair
   // runs back to back, like a coroutine hand-off).
   std::atomic<G*> runnext;
+  // Gs this P has started (execute): a thief about to take runnext checks
+  // that the owner has not run anything while it waited (runq.cpp).
+  std::atomic<std::uint32_t> runs;
 
   // Dead Gs with stacks, ready for reuse: a stack, gfree[gfreecnt - 1] the
   // most recently dead (the warmest in the cache). An array, not Go's list
@@ -621,6 +625,7 @@ void casgstatus(G* gp, std::uint32_t oldval, std::uint32_t newval);
 void runqput(P* pp, G* gp, bool next);
 G* runqget(P* pp, bool* inherit_time);
 G* runqsteal(P* pp, P* victim, bool steal_runnext);
+extern void (*runnext_wait_hook)(P* victim);  // tests only (runq.cpp)
 bool runqempty(P* pp);
 std::uint32_t runqsize(P* pp);
 void globrunqput(G* gp);       // sched.lock held

@@ -132,6 +132,58 @@ TEST(Runq, StealTakesHalfAndRunnextOnlyWhenAsked) {
   EXPECT_TRUE(runqempty(victim));
 }
 
+// A thief about to take a running P's runnext waits first; if the owner
+// starts a G meanwhile, the thief leaves runnext alone (in a ping-pong it
+// holds the same two Gs in turn: taking one on an ABA splits the pair) and
+// waits twice as long next time; work put in the ring meanwhile ends the
+// wait and is stolen instead. runnext_wait_hook makes the owner's moves
+// happen inside the wait.
+struct RunnextWait : Fixture {
+  P* victim = p.get();
+  std::unique_ptr<P> thief = std::make_unique<P>();
+  M* self = getm();
+  RunnextWait() : Fixture(2) {
+    victim->status.store(Prunning);
+    runqput(victim, g(0), true);
+    self->stealwait = 0;
+  }
+  ~RunnextWait() {
+    runnext_wait_hook = nullptr;
+    self->stealwait = 0;
+    victim->status.store(Pidle);
+  }
+};
+
+TEST(Runq, ThiefLeavesRunnextWhenTheOwnerRunsMeanwhile) {
+  RunnextWait f;
+  runnext_wait_hook = [](P* v) { v->runs.fetch_add(1); };
+  EXPECT_EQ(runqsteal(f.thief.get(), f.victim, true), nullptr);
+  EXPECT_EQ(f.victim->runnext.load(), f.g(0));
+  EXPECT_EQ(f.self->stealwait, 200) << "the next wait doubles";
+  EXPECT_EQ(runqsteal(f.thief.get(), f.victim, true), nullptr);
+  EXPECT_EQ(f.self->stealwait, 400);
+}
+
+TEST(Runq, ThiefTakesRunnextWhenTheOwnerStaysPut) {
+  RunnextWait f;
+  f.self->stealwait = 400;
+  runnext_wait_hook = [](P*) {};
+  EXPECT_EQ(runqsteal(f.thief.get(), f.victim, true), f.g(0));
+  EXPECT_EQ(f.victim->runnext.load(), nullptr);
+  EXPECT_EQ(f.self->stealwait, 100) << "a steal makes the wait the shortest again";
+}
+
+TEST(Runq, WorkInTheRingEndsTheWaitAndIsStolen) {
+  RunnextWait f;
+  static G* g1;
+  g1 = f.g(1);
+  runnext_wait_hook = [](P* v) {
+    if (v->runqtail.load() == v->runqhead.load()) runqput(v, g1, false);
+  };
+  EXPECT_EQ(runqsteal(f.thief.get(), f.victim, true), f.g(1));
+  EXPECT_EQ(f.victim->runnext.load(), f.g(0)) << "runnext stays with its owner";
+}
+
 // One owner puts (and sometimes gets) while thieves steal, on OS threads.
 // Every G must come out exactly once.
 TEST(Runq, ConcurrentPutStealNoLossNoDuplication) {
