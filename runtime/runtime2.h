@@ -653,8 +653,10 @@ void stop_the_world_internal(WaitReason reason, const char* why);
 void start_the_world_internal(std::int32_t newprocs = 0);  // newprocs > 0: resize
 void procresize_locked(std::int32_t nprocs);
 
+// g.cpp
+void gfpush_global(G* const* gs, std::int32_t n);  // the global free Gs; sched.gflock held
+
 // stack.cpp
-void gfpush_global(G* const* gs, std::int32_t n);  // sched.gflock held
 bool stackalloc(Stack* st, bool* guarded);  // false: out of memory or mappings
 std::size_t stack_size();
 void stackinit();
@@ -722,9 +724,9 @@ void schedule_loop(M* mp);
 // panic.cpp
 [[noreturn]] void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 [[noreturn]] void gopanic_message(const char* msg);
+void print_stack_overflow(G* gp, std::uintptr_t sp);  // Go's three lines, ending with "fatal error: stack overflow"
 // A yield point found gp's sp below its guard: Go's message, then the
 // traceback from unw_context (a libunwind context captured at the yield point).
-void print_stack_overflow(G* gp, std::uintptr_t sp);  // Go's three lines, ending with "fatal error: stack overflow"
 [[noreturn]] void fatal_stack_overflow(G* gp, std::uintptr_t sp, void* unw_context);
 void dump_goroutines(int fd, G* current);
 // The first thread to die (panic, fatal error, SIGQUIT) prints; any other

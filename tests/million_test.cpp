@@ -26,20 +26,9 @@
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr int kAsanOrNone = 100'000;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr int kAsanOrNone = 100'000;
-#else
-constexpr int kAsanOrNone = 1'000'000;
-#endif
-#else
-constexpr int kAsanOrNone = 1'000'000;
-#endif
 // Sanitizers multiply the cost of each stack; TSan also keeps a "thread"
 // per goroutine (fiber) and dies past 8128 of them.
-constexpr int kGoroutines = gort_test::kNoAsyncPreemption /* TSan */ ? 7'000 : kAsanOrNone;
+constexpr int kGoroutines = gort_test::kUnderTsan ? 7'000 : gort_test::kUnderAsan ? 100'000 : 1'000'000;
 
 long rss_bytes() {
   std::ifstream statm("/proc/self/statm");

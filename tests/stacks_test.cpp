@@ -20,13 +20,7 @@ namespace {
 
 // ASan and TSan catch the fault themselves: they report a SEGV and exit
 // with their own status (1, 66).
-#if defined(__SANITIZE_ADDRESS__)
-constexpr int kSanitizerExit = 1;
-#elif defined(__SANITIZE_THREAD__)
-constexpr int kSanitizerExit = 66;
-#else
-constexpr int kSanitizerExit = 0;
-#endif
+constexpr int kSanitizerExit = gort_test::kUnderAsan ? 1 : gort_test::kUnderTsan ? 66 : 0;
 
 long count_maps() {
   FILE* f = std::fopen("/proc/self/maps", "r");

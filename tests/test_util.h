@@ -19,21 +19,29 @@
 
 namespace gort_test {
 
+// Which sanitizer the suites are built with: GCC says so with
+// __SANITIZE_*__, clang with __has_feature (GCC 12 has no __has_feature).
+#if defined(__has_feature)
+#define GORT_TEST_HAS_FEATURE(x) __has_feature(x)
+#else
+#define GORT_TEST_HAS_FEATURE(x) 0
+#endif
+#if defined(__SANITIZE_THREAD__) || GORT_TEST_HAS_FEATURE(thread_sanitizer)
+inline constexpr bool kUnderTsan = true;
+#else
+inline constexpr bool kUnderTsan = false;
+#endif
+#if defined(__SANITIZE_ADDRESS__) || GORT_TEST_HAS_FEATURE(address_sanitizer)
+inline constexpr bool kUnderAsan = true;
+#else
+inline constexpr bool kUnderAsan = false;
+#endif
+
 // TSan delivers signals late, at points of its own, with a context that is
 // not where the thread was: gort turns asynchronous preemption off under it,
 // and tests that need a call-free loop to be preempted are skipped. (True
 // exactly under TSan.)
-#if defined(__SANITIZE_THREAD__)
-inline constexpr bool kNoAsyncPreemption = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-inline constexpr bool kNoAsyncPreemption = true;
-#else
-inline constexpr bool kNoAsyncPreemption = false;
-#endif
-#else
-inline constexpr bool kNoAsyncPreemption = false;
-#endif
+inline constexpr bool kNoAsyncPreemption = kUnderTsan;
 #define GORT_SKIP_WITHOUT_ASYNC_PREEMPTION() \
   if (gort_test::kNoAsyncPreemption) GTEST_SKIP() << "no asynchronous preemption under TSan"
 
@@ -41,24 +49,12 @@ inline constexpr bool kNoAsyncPreemption = false;
 // background thread), and the runtime does not report a deadlock while such
 // a thread exists (it might still wake a goroutine): a deadlock death test
 // would hang. Those tests skip themselves under TSan.
-inline constexpr bool kUnderTsan = kNoAsyncPreemption;
 #define GORT_SKIP_DEADLOCK_TEST_UNDER_TSAN() \
   if (gort_test::kUnderTsan) GTEST_SKIP() << "TSan's background thread keeps the runtime from reporting deadlocks"
 
 // ASan and TSan install their own SIGSEGV/SIGBUS/SIGFPE handlers before
 // main, and gort keeps a handler it finds (runtime/sigfault.cpp): the
 // sanitizer reports the fault instead.
-#if defined(__SANITIZE_ADDRESS__)
-inline constexpr bool kUnderAsan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-inline constexpr bool kUnderAsan = true;
-#else
-inline constexpr bool kUnderAsan = false;
-#endif
-#else
-inline constexpr bool kUnderAsan = false;
-#endif
 inline constexpr bool kSanitizerOwnsFaults = kUnderAsan || kUnderTsan;
 
 // Sets GOMAXPROCS for one test and restores the previous value after it, so
