@@ -68,6 +68,11 @@ void chan_ref(ChanCore* c) noexcept { c->refs.fetch_add(1, std::memory_order_rel
 
 void chan_unref(ChanCore* c) noexcept {
   if (c->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (c->released != nullptr) return c->released(c);
+  chan_free(c);
+}
+
+void chan_free(ChanCore* c) noexcept {
   // Nobody can reach the channel any more: destroy what is still buffered.
   std::size_t n = c->qcount.load(std::memory_order_relaxed);
   for (std::size_t i = 0; i < n; ++i) elem_destroy(c->ops, c->slot((c->recvx + i) % c->dataqsiz));

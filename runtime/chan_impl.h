@@ -114,6 +114,9 @@ struct ChanCore {
   std::atomic<std::uint32_t> closed{0};
   WaitQ recvq, sendq;
   rt::BiasedLock lock;
+  // Called instead of chan_free when the last reference goes, for a
+  // channel that something else may still use (after(): its timer).
+  void (*released)(ChanCore*) = nullptr;
 
   void* slot(std::size_t i) { return buf + i * ops->size; }
 };
@@ -122,6 +125,9 @@ struct ChanCore {
 // allocation (after(): its timer), aligned for any type; chan_extra finds them.
 ChanCore* chan_make_extra(const ElemOps* ops, std::size_t cap, std::size_t extra);
 void* chan_extra(ChanCore* c);
+// Destroy what is still buffered and free the channel (chan_unref does
+// when the last reference goes, unless c->released is set).
+void chan_free(ChanCore* c) noexcept;
 
 // The parts of chansend/chanrecv that select shares. All with c->lock held.
 void send_direct(ChanCore* c, Sudog* sg, void* ep);   // to a waiting receiver

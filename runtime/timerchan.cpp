@@ -25,21 +25,47 @@ void send_now(ChanCore* c, std::int64_t now_ns) {
   chan_offer(c, &now);
 }
 
-// after(): the timer lives in its channel's allocation (chan_make_extra) and
-// owns one reference to it, dropped once it has fired; the channel, and
-// with it the timer, goes when the last reference does.
+// after(): the timer lives in its channel's allocation (chan_make_extra).
+// The channel's references are its handles'; the allocation goes when both
+// the handles and the timer are done with it. Once the last handle goes
+// nobody can receive what the timer would send, so a timer that has not
+// fired yet is taken off its heap then and the channel freed at once (Go
+// 1.23 does the same through its GC; Go 1.19 keeps such a timer until it
+// fires). A loop that selects on a fresh after(1s) each time it goes round
+// keeps one pending timer, not a second's worth of them, and reuses the
+// memory of the last one while it is still in the cache.
 struct AfterTimer {
   Timer t;
   ChanCore* c;
+  std::atomic<bool> one_done{false};  // the timer has fired or the handles are gone: the other one frees
 };
 static_assert(alignof(AfterTimer) <= alignof(std::max_align_t), "chan_extra aligns for max_align_t");
 
+void after_free(AfterTimer* a) {
+  ChanCore* c = a->c;
+  a->~AfterTimer();
+  chan_free(c);
+}
+
+void after_done(AfterTimer* a) {
+  if (a->one_done.exchange(true, std::memory_order_acq_rel)) after_free(a);
+}
+
 void after_fire(void* arg, std::int64_t, std::int64_t now) {
   auto* a = static_cast<AfterTimer*>(arg);
-  ChanCore* c = a->c;
-  send_now(c, now);
-  a->~AfterTimer();
-  chan_unref(c);
+  send_now(a->c, now);
+  after_done(a);
+}
+
+// The last handle went (ChanCore::released).
+void after_released(ChanCore* c) {
+  auto* a = static_cast<AfterTimer*>(chan_extra(c));
+  // deltimer is false once the timer is off its heap: it fired, or
+  // checktimers is about to call after_fire.
+  if (deltimer(&a->t))
+    after_free(a);
+  else
+    after_done(a);
 }
 
 }  // namespace
@@ -61,7 +87,7 @@ std::int64_t to_ns_positive(std::chrono::nanoseconds d, const char* what) {
 
 ChanCore* after_ns(std::int64_t when) {
   ChanCore* c = chan_make_extra(&elem_ops<time_point>, 1, sizeof(AfterTimer));
-  chan_ref(c);  // one for the caller's handle, one for the timer
+  c->released = after_released;
   auto* a = new (chan_extra(c)) AfterTimer();
   a->c = c;
   a->t.when = when;

@@ -15,10 +15,13 @@
 //  - reset() changes the period: a 1 h ticker reset to 2 ms ticks (else the
 //    test hangs), and a 1 ms ticker reset to 1 h stops ticking.
 //  - A slow reader misses ticks rather than queueing them (capacity 1).
-//  - 100,000 after()s nobody receives from make no thread (the number of
+//  - 100,000 pending after()s nobody receives from make no thread (the number of
 //    entries in /proc/self/task is the same before and after), and pending
 //    timers (after()s, a running Ticker) do not keep a program from exiting
 //    when main returns (a child process runs that and must exit 0).
+//  - An after() whose handles are all gone before it fires leaves its
+//    heap then (the heaps' sizes are back where they were), also while
+//    dropped on two Ps as their timers fire; one with a handle left fires.
 //  - Closing a timer's channel does not crash the timer (see the test).
 #include <gtest/gtest.h>
 
@@ -301,7 +304,10 @@ TEST(After, UnusedAftersUseNoThreads) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     std::int32_t freed = threads_freed();
     before = thread_count();
-    for (int i = 0; i < kAfters; ++i) (void)gort::after(1h + std::chrono::milliseconds(i % 1000));
+    // Kept: an after() whose handles are gone leaves its heap at once.
+    std::vector<gort::Chan<gort::time_point>> pending;
+    pending.reserve(kAfters);
+    for (int i = 0; i < kAfters; ++i) pending.push_back(gort::after(1h + std::chrono::milliseconds(i % 1000)));
     after = thread_count();
     if (threads_freed() == freed) break;
   }
@@ -325,6 +331,79 @@ TEST(After, FiredAftersNobodyReceivesFromUseNoThreads) {
   EXPECT_LE(after, before + kPollerWindowThreads);
 }
 
+// Timers on all heaps (each read under its P's timerslock).
+std::size_t pending_timers() {
+  using namespace gort::rt;
+  std::size_t n = 0;
+  for (std::int32_t i = 0; i < gomaxprocs.load(); ++i) {
+    P* pp = allp[i];
+    pp->timerslock.lock();
+    n += pp->timers.size();
+    pp->timerslock.unlock();
+  }
+  return n;
+}
+
+// Once an after()'s last handle goes, nothing can receive what its timer
+// would send: the timer leaves the heap then, not when it would fire (a
+// select with a fresh after(1h) in a loop would otherwise keep an hour of
+// timers and their channels).
+TEST(After, DroppedBeforeItFiresLeavesItsHeap) {
+  ScopedGomaxprocs procs(2);
+  const std::size_t base = pending_timers();
+  auto ch = gort::make_chan<int>(1);
+  for (int i = 0; i < 1000; ++i) {
+    ch.send(i);
+    ASSERT_EQ(gort::select(gort::on_recv(ch), gort::on_recv(gort::after(1h))), 0u);
+    (void)gort::after(1h + std::chrono::milliseconds(i));
+  }
+  EXPECT_EQ(pending_timers(), base);
+  // A handle that is still there (a copy) keeps the timer, which fires.
+  std::vector<gort::Chan<gort::time_point>> kept;
+  for (int i = 0; i < 10; ++i) {
+    auto a = gort::after(1h);
+    kept.push_back(a);
+  }
+  EXPECT_EQ(pending_timers(), base + 10);
+  auto copy = gort::after(1ms);
+  {
+    auto original = copy;
+    copy = {};
+    copy = original;
+  }
+  EXPECT_TRUE(copy.recv().has_value());
+  kept.clear();
+  EXPECT_EQ(pending_timers(), base);
+}
+
+// The last handle and the timer race: afters that fire within microseconds
+// are dropped on two Ps while the Ps run their timers, next to afters that
+// never fire. Whichever of the two is done last frees the channel (ASan
+// reports a double free or a leak, TSan a race); no timer stays behind.
+TEST(After, DroppingWhileTheTimerFiresFreesTheChannelOnce) {
+  ScopedGomaxprocs procs(2);
+  const std::size_t base = pending_timers();
+  constexpr int kGoroutines = 4, kAfters = 20000;
+  gort::WaitGroup wg;
+  wg.add(kGoroutines);
+  std::atomic<int> received{0};
+  for (int g = 0; g < kGoroutines; ++g) {
+    gort::go([&, g] {
+      for (int i = 0; i < kAfters; ++i) {
+        auto a = gort::after(std::chrono::nanoseconds((i * 7919 + g) % 20000));
+        auto never = gort::after(1h);
+        if (i % 64 == 0 && a.recv()) received.fetch_add(1);  // some are received
+        if (i % 256 == 0) gort::gosched();  // run due timers (this G's P)
+      }
+      wg.done();
+    });
+  }
+  wg.wait();
+  EXPECT_EQ(received.load(), kGoroutines * ((kAfters + 63) / 64));
+  // Every handle is gone: each timer has left its heap or fired.
+  EXPECT_EQ(pending_timers(), base);
+}
+
 // Runs in a child process (see PendingTimersDoNotBlockExit): leaves 100,000
 // afters, a running Ticker and a goroutine blocked on one of them behind,
 // and returns; the child's gort::run must then return and the process exit.
@@ -335,7 +414,8 @@ TEST(TimerChanChild, DISABLED_LeavesTimersPending) {
     std::this_thread::sleep_for(60s);
     _exit(3);
   }).detach();
-  for (int i = 0; i < 100000; ++i) (void)gort::after(1h);
+  static auto* pending = new std::vector<gort::Chan<gort::time_point>>();  // (an after with no handle left is gone)
+  for (int i = 0; i < 100000; ++i) pending->push_back(gort::after(1h));
   static gort::Ticker* ticker = new gort::Ticker(1ms);  // never stopped
   gort::go([c = ticker->chan()] {
     for (;;) gort::select(gort::on_recv(gort::after(1h)), gort::on_recv(gort::make_chan<int>()));
