@@ -27,17 +27,23 @@ void BiasedLock::lost_bias(M* mp, int i) {
 }
 
 // One more ordinary hold by mp: true when its streak asks for a bias. The
-// streak is the M's own (the holds of one lock in a row among the biasable
-// locks it takes), not the lock's: counting on the lock wrote its line on
-// every hold and cost 4 ns a value when two CPUs shared a buffered channel
-// (GOMAXPROCS=2). So another thread's holds in between do not break it; a
-// bias given too soon is revoked, and the streak it then takes doubles.
+// streak is the M's own, not the lock's: counting on the lock wrote its
+// line on every hold and cost 4 ns a value when two CPUs shared a buffered
+// channel (GOMAXPROCS=2). So another thread's holds in between do not
+// break it; a bias given too soon is revoked, and the streak it then takes
+// doubles. The M counts one streak per bias entry (the holds in a row of
+// the lock it last held there), so that locks taken in turn each get
+// theirs: a select ping-pong takes ping, quit, pong, quit, ... on one M,
+// and with one streak for all of them none was ever biased (per entry:
+// select ping-pong 77 -> 64-71 ns a message at GOMAXPROCS=1, 78-93 -> 65
+// at 2).
 bool BiasedLock::count_streak(M* mp) const {
-  if (mp->biasrunlock != this) {
-    mp->biasrunlock = this;
-    mp->biasrun = 0;
+  const int i = entry(this);
+  if (mp->biasrunlock[i] != this) {
+    mp->biasrunlock[i] = this;
+    mp->biasrun[i] = 0;
   }
-  return ++mp->biasrun >= streak_needed_;
+  return ++mp->biasrun[i] >= streak_needed_;
 }
 
 // An ordinary hold's unlock (out of line: the biased one is the inline
@@ -53,7 +59,7 @@ void BiasedLock::unlock_ordinary(M* mp) {
     const int i = entry(this);
     if (mp->biasowned[i] == this || mp->biasheld[i].load(std::memory_order_relaxed) == nullptr) {
       mp->biasowned[i] = this;
-      mp->biasrun = 0;
+      mp->biasrun[i] = 0;
       streak_ = 0;
       next = bias_key(mp);
     }

@@ -218,8 +218,8 @@ struct M {
   // that lock while the M holds it by its bias (read by revokers).
   const void* biasowned[kBiasSlots];
   std::atomic<const void*> biasheld[kBiasSlots];
-  const void* biasrunlock;  // the BiasedLock this M last held as an ordinary one,
-  std::uint32_t biasrun;    // and how many times in a row
+  const void* biasrunlock[kBiasSlots];  // per entry: the BiasedLock this M last held there as an ordinary one,
+  std::uint32_t biasrun[kBiasSlots];    // and how many times in a row
   std::atomic<std::uint32_t> signal_pending;  // a preemption signal is in flight (at most one per M)
   void* sigstack;  // the alternate signal stack the SIGURG handler runs on (ours to free), or nullptr
   // Blocked-M retake (blockretake.cpp): sysmon took this M's P while its

@@ -2,7 +2,8 @@
 // ordinary holds by one M it is biased to that M, which then takes it with
 // a plain store and a load; any other thread takes the bias away (revokes)
 // before it holds the lock. The suites check that the bias is given and
-// taken away (by another M and by a thread gort did not make), that mutual
+// taken away (by another M and by a thread gort did not make), that locks
+// held in turn on one M are each biased, that mutual
 // exclusion holds while the bias moves between two Ms thousands of times,
 // and that locks sharing an M's bias entry can be held together.
 //
@@ -33,6 +34,20 @@ void hold(BiasedLock& lock, int n) {
   }
 }
 
+// BiasedLocks 16 bytes apart: an M picks a lock's bias entry by its
+// address / 16, so kBiasSlots of them in a row use every entry once.
+struct alignas(16) Spaced {
+  BiasedLock l;
+};
+static_assert(sizeof(Spaced) == 16);
+
+// Forget the streaks an earlier test left on this M (a lock of this test
+// may sit where one of that test's was).
+void reset_streaks() {
+  Spaced others[gort::rt::kBiasSlots];
+  for (auto& o : others) hold(o.l, 1);
+}
+
 #define SKIP_WITHOUT_BIAS() \
   if (!gort::rt::asymmetric_fence) GTEST_SKIP() << "no membarrier here (or TSan): no lock is ever biased"
 
@@ -48,8 +63,7 @@ TEST(BiasedLock, AStreakBiasesItAndAnotherMTakesItBack) {
   gort::go([&] {
     gort::lock_os_thread();  // (both goroutines are locked at once: two Ms)
     m1 = my_m();
-    BiasedLock other;  // (the M counts its streak for the last lock it held: a lock the
-    hold(other, 1);    // last test left at this address would count on)
+    reset_streaks();
     hold(lock, 15);
     after_streak = lock.biased_to();  // one short: not yet
     hold(lock, 1);
@@ -79,6 +93,37 @@ TEST(BiasedLock, AStreakBiasesItAndAnotherMTakesItBack) {
   EXPECT_EQ(during_revoker_hold, -1);
   EXPECT_EQ(lock.biased_to(), -1);
   EXPECT_EQ(lock.streak_needed(), 32u) << "a bias that saved little doubles the next streak";
+}
+
+// A select's goroutine and the one it talks to take several channel locks
+// in turn on one M (ping, quit, pong, quit, ...): the M counts a streak per
+// bias entry, so each lock's streak goes on while the others are held in
+// between, and each is biased to the M.
+TEST(BiasedLock, LocksHeldInTurnOnOneMAreEachBiased) {
+  SKIP_WITHOUT_BIAS();
+  Spaced locks[2];  // two bias entries
+  std::int64_t owner = -1, biased[2] = {-2, -2};
+  gort::WaitGroup wg;
+  wg.add(1);
+  gort::go([&] {
+    gort::lock_os_thread();
+    owner = my_m();
+    reset_streaks();
+    for (auto& s : locks) s.l.set_streak_needed(16);
+    for (int i = 0; i < 16; ++i) {
+      locks[0].l.lock();
+      locks[1].l.lock();
+      locks[1].l.unlock();
+      locks[0].l.unlock();
+      hold(locks[1].l, 1);
+    }
+    for (int k = 0; k < 2; ++k) biased[k] = locks[k].l.biased_to();
+    gort::unlock_os_thread();
+    wg.done();
+  });
+  wg.wait();
+  EXPECT_EQ(biased[0], owner);
+  EXPECT_EQ(biased[1], owner);
 }
 
 TEST(BiasedLock, AThreadGortDidNotMakeTakesItBack) {
