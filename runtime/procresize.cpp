@@ -145,10 +145,16 @@ void stop_the_world_internal(WaitReason reason, const char* why) {
   if (wait) {
     // Spin a little first: the Ps usually stop within microseconds (a
     // signal and a switch away), sooner than a thread sleeping on a futex
-    // can be woken on a VM. Then sleep, asking again every 100 µs.
+    // can be woken on a VM. Then sleep, asking again every 100 µs. The
+    // spin yields the CPU each time round (sched_yield, a plain return
+    // when nothing else waits for this CPU): the thread that must take the
+    // signal may be runnable on this very CPU, behind the stopper, and a
+    // PAUSE loop kept it off until the kernel preempted the stopper or the
+    // spin ended (with the whole process on one CPU, `taskset -c 0
+    // bench_preempt stw 1`: median stop 76-80 µs with PAUSE, 7-8 with
+    // sched_yield; on two CPUs a few of the slowest stops were such).
     constexpr std::int64_t kStopSpinNs = 50'000;
-    for (std::int64_t until = nanotime() + kStopSpinNs; !sched.stopnote.is_set() && nanotime() < until;)
-      procyield(10);
+    for (std::int64_t until = nanotime() + kStopSpinNs; !sched.stopnote.is_set() && nanotime() < until;) osyield();
     // A P whose thread is blocked outside gort::syscall stops only when
     // sysmon takes it (blockretake.cpp): have it look now, not after its
     // sleep. Only after the spin: woken at once, sysmon would take a CPU
