@@ -134,6 +134,17 @@ class Process {
     pid_ = -1;
   }
 
+  // Reaps the child if it has ended; true then (or if it was reaped before).
+  bool try_reap() {
+    if (pid_ <= 0) return true;
+    pid_t r;
+    while ((r = waitpid(pid_, &status_, WNOHANG)) < 0 && errno == EINTR) {
+    }
+    if (r == 0) return false;
+    pid_ = -1;
+    return true;
+  }
+
  private:
   // One poll over the open pipes; false when both are at EOF or at the deadline.
   bool pump(Clock::time_point deadline) {
