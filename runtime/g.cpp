@@ -229,7 +229,7 @@ G* goexit0(G* gp) {
 // a locked G (direct_next sees its M's lockedg).
 [[noreturn]] void exit_direct(M* mp, G* gp, G* next, bool inherit) {
   gdestroy(mp, gp);
-  execute(mp, next, inherit);
+  execute(mp, next, inherit, /*direct=*/true);
   mp->exitedg = gp;
   switch_direct(mp, gp, next, /*exiting=*/true);
   __builtin_unreachable();

@@ -304,7 +304,7 @@ void resetspinning(M* mp) {
 
 }  // namespace
 
-void execute(M* mp, G* gp, bool inherit_time) {
+void execute(M* mp, G* gp, bool inherit_time, bool direct) {
   // Raised until gp runs (mcall, gort_goroutine_main lower it): while curg
   // is set but this thread still runs the scheduler, sysmon must not take
   // the P for a blocked G. Before curg's release store: sysmon reads curg
@@ -315,7 +315,10 @@ void execute(M* mp, G* gp, bool inherit_time) {
   casgstatus(gp, Grunnable, Grunning);
   P* pp = mp->p;
   pp->runs.store(pp->runs.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  GORT_TRACE(GORT_TRACE_EV_GO_START, gp->goid, pp->id);
+  if (direct)
+    GORT_TRACE(GORT_TRACE_EV_GO_START | trace::kSameInstant, gp->goid, pp->id);
+  else
+    GORT_TRACE(GORT_TRACE_EV_GO_START, gp->goid, pp->id);
   gp->waitsince = 0;
   gp->preempt = false;
   gp->stackguard0.store(gp->stack.lo + kStackGuard, std::memory_order_relaxed);
@@ -560,7 +563,7 @@ bool park_direct(M* mp, G* gp) {
     return false;
   }
   park_begin(mp, gp);
-  execute(mp, next, inherit);
+  execute(mp, next, inherit, /*direct=*/true);
   // gp's stack is in use until the switch: its unlock function (which lets
   // others ready it) runs on next's, in finish_park_direct.
   mp->parkedg = gp;

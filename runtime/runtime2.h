@@ -498,8 +498,10 @@ std::uint32_t fastrandn(std::uint32_t n);
 void mcall(G* (*fn)(G*), bool exiting = false);  // exiting: the G never comes back
 G* run_g(M* mp, G* gp);
 // gp runs on mp from now (curg, its status, its time slice); the switch
-// to it follows (run_g or switch_direct).
-void execute(M* mp, G* gp, bool inherit_time);
+// to it follows (run_g or switch_direct). direct: gp came from direct_next
+// right after the G switched from parked or ended (its trace event's time
+// serves for gp's GO_START: trace::kSameInstant).
+void execute(M* mp, G* gp, bool inherit_time, bool direct = false);
 // Switching from a G that parks or ends straight to the next (proc.cpp's
 // direct_next says when; context.cpp switches).
 G* direct_next(M* mp, bool* inherit_time);  // m->locks raised; nullptr: through g0

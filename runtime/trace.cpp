@@ -388,7 +388,10 @@ inline bool enter(Slot* s) {
 }
 
 void put_event(Buf* b, std::uint8_t type, const std::uint64_t* args, int n) {
-  const std::uint64_t t = event_ticks(type);
+  // (A buffer's first event reads the clock: its previous one may be far back.)
+  const bool same_instant = (type & kSameInstant) != 0 && b->nevents != 0;
+  type &= static_cast<std::uint8_t>(~kSameInstant);
+  const std::uint64_t t = same_instant ? b->last : event_ticks(type);
   std::uint8_t* p = b->data + b->len;
   *p++ = type;
   if (b->nevents == 0) b->base = b->last = t;

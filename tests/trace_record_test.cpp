@@ -133,6 +133,47 @@ TEST(TraceRecord, WorkloadReadsBackValidWithExactCounts) {
   ::unlink(path.c_str());
 }
 
+// A switch from a G that parks straight to the G its P runs next records
+// the GO_START at the GO_PARK's time, without reading the clock again
+// (trace::kSameInstant): in a ping-pong on one P nearly every switch is
+// one. Read the clock for it and the two are tens of ns apart.
+TEST(TraceRecord, ADirectSwitchStartsAtTheParksTime) {
+  constexpr int kPings = 1000;
+  gort_test::ScopedGomaxprocs procs(1);
+  const std::string path = temp_trace("direct");
+  gort::trace_start(path);
+  {
+    auto ping = gort::make_chan<int>(), pong = gort::make_chan<int>();
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&] {
+      for (int i = 0; i < kPings; ++i) pong.send(*ping.recv());
+      wg.done();
+    });
+    for (int i = 0; i < kPings; ++i) {
+      ping.send(i);
+      pong.recv();
+    }
+    wg.wait();
+  }
+  ASSERT_TRUE(gort::trace_stop());
+  tr::Trace t = tr::read_trace(path);
+  trace_testing::expect_complete_and_valid(t);
+  std::map<std::uint32_t, const tr::Event*> last;  // per thread
+  int after_park = 0, same_time = 0;
+  for (const tr::Event& e : t.events) {
+    const tr::Event* prev = last[e.tid];
+    if (e.type == GORT_TRACE_EV_GO_START && prev != nullptr && prev->type == GORT_TRACE_EV_GO_PARK) {
+      after_park++;
+      if (e.ts == prev->ts) same_time++;
+    }
+    last[e.tid] = &e;
+  }
+  EXPECT_GE(after_park, 2 * kPings - 10);
+  EXPECT_GE(same_time, kPings) << "of " << after_park << " starts right after a park";
+  ::unlink(path.c_str());
+}
+
 // A trace started while goroutines run and wait begins with each of them
 // (GO_EXISTING, GO_STATE): a call-free loop on another P is a run slice
 // from the trace's start, not from its next event; a parked one is there
