@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # TCP echo server, gort against Go, driven by one load client (the same
 # client for both servers): 64-byte messages, one in flight per connection,
-# with 100 connections and with one. Two clients, one table each: Go's
-# (bench/go/echo/client) and gort's (examples/echo_load --json). Both servers run with
+# with 100 connections and with one. Three clients, one table each: Go's
+# (bench/go/echo/client), gort's (examples/echo_load --json), and
+# bench/echo_epoll --spin (one thread, epoll, never sleeps: the only one
+# that does not set the pace itself on two CPUs). Both servers run with
 # GOMAXPROCS=1 (gort: examples/echo; Go: bench/go/echo/server, the same
 # goroutine-per-connection loop). Runs alternate between the two servers;
 # the table shows the median of the runs, and each server's CPU time per
@@ -14,10 +16,10 @@
 #   BENCH_ECHO_SECONDS=3       seconds per run
 #   BENCH_ECHO_REPETITIONS=5   runs per server and connection count
 #   BENCH_ECHO_CONNS="100 1"   connection counts
-#   BENCH_ECHO_CLIENTS="go gort"  the load clients
+#   BENCH_ECHO_CLIENTS="go gort epoll"  the load clients
 #   BENCH_KEEP=DIR             keep the client's JSON lines in DIR
 #
-# Takes about two and a half minutes with the defaults.
+# Takes about four minutes with the defaults.
 #
 # Placement: the server runs on CPU 0 and the client (at GOMAXPROCS=1) on
 # CPU 1 (taskset). Left to the kernel, a run's numbers depend on whether the
@@ -33,7 +35,7 @@ explicit=$([[ $# -ge 1 ]] && echo 1 || echo 0)
 seconds=${BENCH_ECHO_SECONDS:-3}
 reps=${BENCH_ECHO_REPETITIONS:-5}
 conns_list=${BENCH_ECHO_CONNS:-100 1}
-clients=${BENCH_ECHO_CLIENTS:-go gort}
+clients=${BENCH_ECHO_CLIENTS:-go gort epoll}
 pin=${BENCH_ECHO_PIN:-1}
 server_cpu=() client_cpu=() client_env=()
 if [[ $pin == 1 && $(nproc) -ge 2 ]]; then
@@ -43,7 +45,7 @@ fi
 source "$here/lib.sh"
 bench_outdir 'echo-*.json'
 bench_configured compare_echo.sh "$build" "$explicit"
-cmake --build "$build" --target echo echo_load >/dev/null
+cmake --build "$build" --target echo echo_load echo_epoll >/dev/null
 (cd "$here/go" && go build -o "$out/go_echo_server" ./echo/server && go build -o "$out/go_echo_client" ./echo/client)
 
 # cpu_ticks PID: user + system clock ticks of a process.
@@ -66,6 +68,8 @@ run_one() {
   t0=$(cpu_ticks "$spid")
   if [[ $client == go ]]; then
     line=$(env "${client_env[@]}" "${client_cpu[@]}" "$out/go_echo_client" -addr "$addr" -c "$conns" -d "${seconds}s")
+  elif [[ $client == epoll ]]; then
+    line=$("${client_cpu[@]}" "$build/bench/echo_epoll" "$addr" -c "$conns" -d "$seconds" --spin)
   else
     line=$(env "${client_env[@]}" "${client_cpu[@]}" "$build/examples/echo_load" "$addr" -c "$conns" -d "$seconds" --json)
   fi
@@ -90,7 +94,8 @@ import json, statistics, sys, os
 out, clients, conns = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
 print("TCP echo, 64-byte messages, one in flight per connection; servers at GOMAXPROCS=1" + (", pinned (server CPU 0, client CPU 1)" if os.environ.get("PINNED") == "1" else ""))
 for client in clients:
-  print(f"\nclient: {'Go (bench/go/echo/client)' if client == 'go' else 'gort (examples/echo_load)'}")
+  name = {"go": "Go (bench/go/echo/client)", "gort": "gort (examples/echo_load)", "epoll": "epoll (bench/echo_epoll --spin)"}[client]
+  print(f"\nclient: {name}")
   print(f"{'connections':>11}  {'server':<5} {'requests/s':>11} {'RTT median':>11} {'RTT p99':>9} {'CPU/request':>12}")
   for c in conns:
     rows = [json.loads(l) for l in open(os.path.join(out, f"echo-{client}-{c}.json"))]
