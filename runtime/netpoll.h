@@ -69,6 +69,21 @@ struct GList {
 };
 GList netpoll(std::int64_t delay);
 void netpoll_break();  // wakes an M blocked in netpoll
+// The M about to block in netpoll (find_runnable, with sched.polling):
+// how long to poll without blocking first (0: not at all), and then that
+// spin itself: it ends when Gs are ready, when netpoll_break was called
+// (a timer moved earlier), when the global queue has work, the world
+// stops or the program exits, or after ns. netpoll_idle_end then tells it
+// how long the M was idle in all (spin and block) and whether I/O ended
+// it; the window adapts from that (netpoll.cpp).
+std::int64_t netpoll_spin_window();
+GList netpoll_spin(std::int64_t ns);
+void netpoll_idle_end(std::int64_t idle_ns, bool io);
+// The window's rule: the next window after an idle spell of idle_ns
+// (spin and block) under window, which I/O ended (io) or not.
+inline constexpr std::int64_t kPollSpinStart = 5'000;
+inline constexpr std::int64_t kPollSpinMax = 20'000;
+std::int64_t netpoll_spin_next(std::int64_t window, std::int64_t idle_ns, bool io);
 // Gs parked in poll_wait: while any, the last idle M blocks in netpoll and
 // sysmon polls when nobody has.
 std::int32_t netpoll_waiters();

@@ -267,10 +267,19 @@ top:
     bool expected = false;
     if (sched.polling.compare_exchange_strong(expected, true)) {
       sched.pollwhen.store(poll_until);
-      std::int64_t delay = -1;
-      if (poll_until != 0) delay = std::max<std::int64_t>(poll_until - nanotime(), 0);
-      GList list = netpoll(delay);
+      // First a short spin without blocking, while I/O keeps coming soon
+      // after the Ms go idle (netpoll.cpp: netpoll_spin).
+      const std::int64_t idle_start = nanotime();
+      const std::int64_t spin = netpoll_spin_window();
+      GList list;
+      if (spin > 0 && (poll_until == 0 || poll_until - idle_start > spin)) list = netpoll_spin(spin);
+      if (list.empty() && sched.runqsize.load(std::memory_order_relaxed) == 0) {
+        std::int64_t delay = -1;
+        if (poll_until != 0) delay = std::max<std::int64_t>(poll_until - nanotime(), 0);
+        list = netpoll(delay);
+      }
       sched.lastpoll.store(nanotime(), std::memory_order_relaxed);
+      netpoll_idle_end(sched.lastpoll.load(std::memory_order_relaxed) - idle_start, !list.empty());
       sched.pollwhen.store(0);
       sched.polling.store(false);
       sched.lock.lock();

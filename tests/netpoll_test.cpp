@@ -1,6 +1,7 @@
 // The netpoller's place in the scheduler: goroutines waiting for file
 // descriptors park, their P runs others, readiness is noticed even while
-// every P is busy, and an idle program waiting for I/O costs no CPU.
+// every P is busy, an idle program waiting for I/O costs no CPU, and the
+// poll without blocking before an M sleeps opens only while I/O comes soon.
 #include <fcntl.h>
 #include <gort/gort.h>
 #include <gort/net.h>
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "gstatus_util.h"
+#include "netpoll.h"
 #include "test_util.h"
 
 namespace {
@@ -160,6 +162,28 @@ TEST(NetPoll, ReadinessNoticedWhileEveryPSpins) {
   wg.wait();
   EXPECT_TRUE(woke.load());
   close(efd);
+}
+
+// Before blocking in epoll_wait, the last idle M polls without blocking
+// for a while (netpoll_spin) when I/O has lately come soon after the Ms
+// went idle: the window opens and doubles while short idle spells end in
+// I/O, holds while the spin finds it, and closes after long spells, so an
+// idle server does not spin. The rule itself, without the clock.
+TEST(NetPoll, SpinBeforeBlockingAdaptsToHowSoonIoComes) {
+  using gort::rt::kPollSpinMax;
+  using gort::rt::kPollSpinStart;
+  using gort::rt::netpoll_spin_next;
+  std::int64_t w = netpoll_spin_next(0, 3'000, true);
+  EXPECT_EQ(w, kPollSpinStart);
+  w = netpoll_spin_next(w, w + 1'000, true);
+  EXPECT_EQ(w, 2 * kPollSpinStart);
+  for (int i = 0; i < 10; ++i) w = netpoll_spin_next(w, kPollSpinMax, true);
+  EXPECT_EQ(w, kPollSpinMax);
+  EXPECT_EQ(netpoll_spin_next(kPollSpinMax, 2'000, true), kPollSpinMax) << "the spin found the I/O: keep it";
+  EXPECT_EQ(netpoll_spin_next(0, 3'000, false), 0) << "a timer or a wake-up ended a short spell: no evidence";
+  int halvings = 0;
+  for (w = kPollSpinMax; w > 0; ++halvings) w = netpoll_spin_next(w, 1'000'000, true);
+  EXPECT_LE(halvings, 3) << "long spells close the window in a few";
 }
 
 TEST(NetPoll, TimersStillWakeAnIdleProgram) {
