@@ -3,9 +3,9 @@
 // a plain store and a load; any other thread takes the bias away (revokes)
 // before it holds the lock. The suites check that the bias is given and
 // taken away (by another M and by a thread gort did not make), that locks
-// held in turn on one M are each biased, that mutual
-// exclusion holds while the bias moves between two Ms thousands of times,
-// and that locks sharing an M's bias entry can be held together.
+// held in turn on one M are each biased, that mutual exclusion holds while
+// the bias moves between two Ms thousands of times, and that locks sharing
+// an M's bias entry can be held together.
 //
 // Without membarrier (and under TSan, which cannot see it) no lock is ever
 // biased: the suites that need a bias skip there.
