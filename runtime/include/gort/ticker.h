@@ -22,7 +22,10 @@ void ticker_free(TickerState* t);
 std::int64_t to_ns_positive(std::chrono::nanoseconds d, const char* what);
 }  // namespace detail
 
-// A channel that receives the time once d has passed. Never early.
+// A channel that receives the time once d has passed. Never early. Once
+// every handle of it is gone (the timeout case of a select that another
+// case won), nothing can receive from it: its timer is stopped and the
+// channel freed then, not when d has passed.
 template <class Rep, class Period>
 Chan<time_point> after(std::chrono::duration<Rep, Period> d) {
   auto ns = std::chrono::ceil<std::chrono::nanoseconds>(d).count();
