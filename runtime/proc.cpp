@@ -278,8 +278,9 @@ top:
         if (poll_until != 0) delay = std::max<std::int64_t>(poll_until - nanotime(), 0);
         list = netpoll(delay);
       }
-      sched.lastpoll.store(nanotime(), std::memory_order_relaxed);
-      netpoll_idle_end(sched.lastpoll.load(std::memory_order_relaxed) - idle_start, !list.empty());
+      const std::int64_t idle_end = nanotime();
+      sched.lastpoll.store(idle_end, std::memory_order_relaxed);
+      netpoll_idle_end(idle_end - idle_start, !list.empty());
       sched.pollwhen.store(0);
       sched.polling.store(false);
       sched.lock.lock();
@@ -324,10 +325,7 @@ void execute(M* mp, G* gp, bool inherit_time, bool direct) {
   casgstatus(gp, Grunnable, Grunning);
   P* pp = mp->p;
   pp->runs.store(pp->runs.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  if (direct)
-    GORT_TRACE(GORT_TRACE_EV_GO_START | trace::kSameInstant, gp->goid, pp->id);
-  else
-    GORT_TRACE(GORT_TRACE_EV_GO_START, gp->goid, pp->id);
+  GORT_TRACE(static_cast<std::uint8_t>(GORT_TRACE_EV_GO_START | (direct ? trace::kSameInstant : 0)), gp->goid, pp->id);
   gp->waitsince = 0;
   gp->preempt = false;
   gp->stackguard0.store(gp->stack.lo + kStackGuard, std::memory_order_relaxed);

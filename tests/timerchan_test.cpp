@@ -42,6 +42,7 @@
 #include "child_process.h"
 #include "runtime2.h"
 #include "test_util.h"
+#include "timer_util.h"
 
 namespace {
 
@@ -331,18 +332,7 @@ TEST(After, FiredAftersNobodyReceivesFromUseNoThreads) {
   EXPECT_LE(after, before + kPollerWindowThreads);
 }
 
-// Timers on all heaps (each read under its P's timerslock).
-std::size_t pending_timers() {
-  using namespace gort::rt;
-  std::size_t n = 0;
-  for (std::int32_t i = 0; i < gomaxprocs.load(); ++i) {
-    P* pp = allp[i];
-    pp->timerslock.lock();
-    n += pp->timers.size();
-    pp->timerslock.unlock();
-  }
-  return n;
-}
+using gort_test::check_timer_heaps;
 
 // Once an after()'s last handle goes, nothing can receive what its timer
 // would send: the timer leaves the heap then, not when it would fire (a
@@ -350,21 +340,21 @@ std::size_t pending_timers() {
 // timers and their channels).
 TEST(After, DroppedBeforeItFiresLeavesItsHeap) {
   ScopedGomaxprocs procs(2);
-  const std::size_t base = pending_timers();
+  const std::size_t base = check_timer_heaps();
   auto ch = gort::make_chan<int>(1);
   for (int i = 0; i < 1000; ++i) {
     ch.send(i);
     ASSERT_EQ(gort::select(gort::on_recv(ch), gort::on_recv(gort::after(1h))), 0u);
     (void)gort::after(1h + std::chrono::milliseconds(i));
   }
-  EXPECT_EQ(pending_timers(), base);
+  EXPECT_EQ(check_timer_heaps(), base);
   // A handle that is still there (a copy) keeps the timer, which fires.
   std::vector<gort::Chan<gort::time_point>> kept;
   for (int i = 0; i < 10; ++i) {
     auto a = gort::after(1h);
     kept.push_back(a);
   }
-  EXPECT_EQ(pending_timers(), base + 10);
+  EXPECT_EQ(check_timer_heaps(), base + 10);
   auto copy = gort::after(1ms);
   {
     auto original = copy;
@@ -373,7 +363,7 @@ TEST(After, DroppedBeforeItFiresLeavesItsHeap) {
   }
   EXPECT_TRUE(copy.recv().has_value());
   kept.clear();
-  EXPECT_EQ(pending_timers(), base);
+  EXPECT_EQ(check_timer_heaps(), base);
 }
 
 // The last handle and the timer race: afters that fire within microseconds
@@ -382,7 +372,7 @@ TEST(After, DroppedBeforeItFiresLeavesItsHeap) {
 // reports a double free or a leak, TSan a race); no timer stays behind.
 TEST(After, DroppingWhileTheTimerFiresFreesTheChannelOnce) {
   ScopedGomaxprocs procs(2);
-  const std::size_t base = pending_timers();
+  const std::size_t base = check_timer_heaps();
   constexpr int kGoroutines = 4, kAfters = 20000;
   gort::WaitGroup wg;
   wg.add(kGoroutines);
@@ -401,7 +391,7 @@ TEST(After, DroppingWhileTheTimerFiresFreesTheChannelOnce) {
   wg.wait();
   EXPECT_EQ(received.load(), kGoroutines * ((kAfters + 63) / 64));
   // Every handle is gone: each timer has left its heap or fired.
-  EXPECT_EQ(pending_timers(), base);
+  EXPECT_EQ(check_timer_heaps(), base);
 }
 
 // Runs in a child process (see PendingTimersDoNotBlockExit): leaves 100,000

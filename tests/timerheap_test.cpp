@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "runtime2.h"
+#include "timer_util.h"
 
 namespace {
 
@@ -17,27 +18,7 @@ using namespace gort::rt;
 
 void never(void*, std::int64_t, std::int64_t) { ADD_FAILURE() << "a timer an hour away fired"; }
 
-// Checks every P's heap; returns how many timers they hold.
-std::size_t check_heaps() {
-  std::size_t total = 0;
-  for (std::int32_t p = 0; p < gomaxprocs.load(); ++p) {
-    P* pp = allp[p];
-    pp->timerslock.lock();
-    const auto& h = pp->timers;
-    for (std::size_t i = 0; i < h.size(); ++i) {
-      EXPECT_EQ(h[i].t->index, static_cast<std::int32_t>(i)) << "P" << p << " entry " << i;
-      EXPECT_EQ(h[i].when, h[i].t->when) << "P" << p << " entry " << i;
-      EXPECT_EQ(h[i].t->pp.load(), pp) << "P" << p << " entry " << i;
-      if (i > 0) {
-        EXPECT_LE(h[(i - 1) / 4].when, h[i].when) << "P" << p << " entry " << i << " is before its parent";
-      }
-    }
-    EXPECT_EQ(pp->timer0when.load(), h.empty() ? 0 : h[0].when) << "P" << p;
-    total += h.size();
-    pp->timerslock.unlock();
-  }
-  return total;
-}
+using gort_test::check_timer_heaps;
 
 TEST(TimerHeap, StaysAHeapThroughRandomAddsAndDeletes) {
   std::mt19937_64 rng(12345);
@@ -52,17 +33,17 @@ TEST(TimerHeap, StaysAHeapThroughRandomAddsAndDeletes) {
       addtimer(t.get());
       live.push_back(std::move(t));
     }
-    ASSERT_EQ(check_heaps(), live.size());
+    ASSERT_EQ(check_timer_heaps(), live.size());
     std::shuffle(live.begin(), live.end(), rng);
     const std::size_t dels = live.size() / 2;
     for (std::size_t i = 0; i < dels; ++i) {
       EXPECT_TRUE(deltimer(live.back().get()));
       live.pop_back();
     }
-    ASSERT_EQ(check_heaps(), live.size());
+    ASSERT_EQ(check_timer_heaps(), live.size());
   }
   for (auto& t : live) EXPECT_TRUE(deltimer(t.get()));
-  EXPECT_EQ(check_heaps(), 0u);
+  EXPECT_EQ(check_timer_heaps(), 0u);
 }
 
 // The earliest of the timers comes out first (checktimers fires from the
@@ -93,7 +74,7 @@ TEST(TimerHeap, RootIsAlwaysTheEarliest) {
     last = first->when;
     EXPECT_TRUE(deltimer(first));
   }
-  EXPECT_EQ(check_heaps(), 0u);
+  EXPECT_EQ(check_timer_heaps(), 0u);
 }
 
 }  // namespace
