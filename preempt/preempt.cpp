@@ -90,6 +90,19 @@ void preemptone(P* pp) {
   GORT_TRACE(GORT_TRACE_EV_PREEMPT_REQ, gp->goid, pp->id, async ? GORT_TRACE_PREEMPT_ASYNC : GORT_TRACE_PREEMPT_COOP);
   if (!async) return;
   if (mp->signal_pending.exchange(1) != 0) return;
+  // mp and gp were read before: gp may have gone into a system call since
+  // (entersyscall gave up the P), and a signal would interrupt a call the
+  // kernel does not restart after a handler (poll, nanosleep: EINTR in the
+  // user's fn). A Dekker pair with entersyscall, both seq_cst: it stores
+  // Psyscall, then waits while signal_pending is set; this sets
+  // signal_pending, then reads the P's status (and that mp still runs it:
+  // an mp that went on to another P and a system call there gave this one
+  // up before). Either the signal is not sent, or entersyscall takes it
+  // before it enters the call.
+  if (pp->status.load() != Prunning || pp->m != mp) {
+    mp->signal_pending.store(0);
+    return;
+  }
   if (!signal_thread(mp->procid)) mp->signal_pending.store(0);
 }
 

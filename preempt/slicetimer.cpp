@@ -47,6 +47,9 @@
 //     threads (blockretake.cpp) and never signals them while they are
 //     blocked; and sysmon disarms the timer of a thread whose P it finds
 //     in a system call. That one signal may have cost an EINTR.
+// Nor does preemptone's tgkill (sysmon, stop_the_world): it reads the P's
+// status again after claiming m->signal_pending, and entersyscall, after
+// publishing Psyscall, waits for a signal already on its way.
 // sysmon still checks every slice, later (kSliceTimerBackstopNs): it ends
 // those the timer could not.
 //

@@ -140,6 +140,11 @@ namespace gort::detail {
 
 using namespace gort::rt;
 
+namespace {
+// entersyscall's wait for a preemption signal already sent to its thread.
+constexpr std::int64_t kSignalInFlightNs = 200'000;
+}  // namespace
+
 bool entersyscall() noexcept {
   M* mp = getm();
   if (mp == nullptr) return false;  // a thread gort did not make: it may block as it likes
@@ -178,6 +183,15 @@ bool entersyscall() noexcept {
   // we store Psyscall and then read sysmonwhen (in sysmon_wake). One of the
   // two sees the other, so the hand-off is never left to a 10 ms sleep.
   pp->status.store(Psyscall, std::memory_order_seq_cst);
+  // A preemption signal that preemptone decided on before that store may
+  // still be on its way (the other half of the pair is in preemptone): take
+  // it here, where the handler only clears signal_pending (locks are
+  // raised), and not in fn, where it would interrupt the call with EINTR.
+  // It arrives within microseconds; the bound is for a thread that has
+  // SIGURG blocked (it stays pending, as before).
+  for (const std::int64_t until = now + kSignalInFlightNs;
+       mp->signal_pending.load(std::memory_order_seq_cst) != 0 && nanotime() < until;)
+    procyield(10);
   if (sched.gcwaiting.load(std::memory_order_relaxed)) entersyscall_gcwait(pp);
   sysmon_wake(now + kSyscallHandoffNs);
   mp->locks--;

@@ -12,8 +12,10 @@
 #include <chrono>
 #include <regex>
 #include <string>
+#include <thread>
 
 #include "child_process.h"
+#include "preempt/preempt.h"
 #include "runtime2.h"
 #include "test_util.h"
 
@@ -86,6 +88,50 @@ TEST(PreemptSliceTimer, NeverInterruptsASystemCall) {
   EXPECT_EQ(eintr, 0) << "of " << calls << " calls";
   // Each return from poll found the spinner on the P, and the timer took it back.
   EXPECT_GT(timer_requests() - start, 0u) << "the timer never ran: the test proves nothing";
+}
+
+// sysmon's (and stop_the_world's) preemption signal against a goroutine
+// going into a system call: preemptone reads the P's M, then signals it,
+// and the G may have entered gort::syscall in between. A thread that keeps
+// asking (preemptone in a loop, as sysmon does now and then) while the
+// goroutine goes in and out of poll(2), which fails with EINTR when a
+// handler runs: no call may see EINTR.
+TEST(PreemptSliceTimer, PreemptionSignalsNeverInterruptASystemCall) {
+  GORT_SKIP_WITHOUT_ASYNC_PREEMPTION();
+  gort_test::ScopedGomaxprocs procs(2);
+  std::atomic<gort::rt::P*> target{nullptr};
+  std::atomic<bool> stop{false};
+  std::atomic<long> asks{0};
+  std::thread asker([&] {
+    while (!stop.load()) {
+      if (gort::rt::P* pp = target.load()) {
+        gort::rt::preemptone(pp);
+        asks.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  });
+  int eintr = 0, calls = 0;
+  gort::WaitGroup wg;
+  wg.add(1);
+  gort::go([&] {
+    for (; calls < 2000; ++calls) {
+      target.store(gort::rt::getm()->p);
+      int saved = 0;
+      long r = gort::syscall([&] {
+        long rc = ::poll(nullptr, 0, 1);
+        saved = errno;
+        return rc;
+      });
+      if (r < 0 && saved == EINTR) ++eintr;
+    }
+    target.store(nullptr);
+    wg.done();
+  });
+  wg.wait();
+  stop = true;
+  asker.join();
+  EXPECT_EQ(eintr, 0) << "of " << calls << " calls, " << asks.load() << " requests";
+  EXPECT_GT(asks.load(), 0);
 }
 
 // Two goroutines handing a value back and forth share one time slice for
