@@ -29,7 +29,13 @@ TEST(Schedtrace, DetailShowsEveryPMAndG) {
     exited.done();
   });
   parked.wait();
+  // parked.done() comes before release.wait() parks the goroutine (on
+  // another P it may not have got there yet): look until it has.
   std::string text = gort::debug::schedtrace(true);
+  while (text.find("(semacquire)") == std::string::npos) {
+    gort::gosched();
+    text = gort::debug::schedtrace(true);
+  }
   std::istringstream in(text);
   std::string first;
   std::getline(in, first);
