@@ -102,12 +102,6 @@ std::int64_t pollgap = kBlockPollNs;
 constexpr std::int64_t kBlockWarnNs = 1'000'000;
 constexpr std::int64_t kBlockWarnPollNs = 500'000;
 
-std::int64_t thread_cpu_ns(M* mp) {
-  timespec ts;
-  if (clock_gettime(mp->cpuclock, &ts) != 0) return -1;
-  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
-}
-
 // Reads a small /proc file of one of our threads into buf.
 bool read_task_file(pid_t tid, const char* name, char* buf, std::size_t size) {
   char path[64];
@@ -261,6 +255,12 @@ bool blockwarn_retaken(std::int64_t now) {
 
 }  // namespace
 
+std::int64_t thread_cpu_ns(M* mp) {
+  timespec ts;
+  if (clock_gettime(mp->cpuclock, &ts) != 0) return -1;
+  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
+}
+
 void membarrier_all() {
   if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
     fatal("membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after registration");
@@ -364,12 +364,20 @@ std::int64_t retake_blocked(std::int64_t now, bool* retook) {
   // only compares the threads' clocks in its ordinary rounds (time slices,
   // at most 10 ms apart while Gs wait), and a thread found standing still
   // over a whole round is taken then.
+  //
+  // A P whose M is in the scheduler (no G yet: it was just started, or it
+  // is looking for work) has that M on a CPU too. And while the world is
+  // stopping, no CPU is spare: the stopper spins on one, and the others'
+  // threads are about to take the preemption signal, which sysmon, woken
+  // on their CPU, would delay (the kernel lets a thread that mostly sleeps
+  // preempt the one running; on the 2-CPU VM sysmon's polls, aliased with
+  // a stop every 130 µs, made 3 % of stops 20-60 µs slower, one of them
+  // 1.6 ms). The stopper asks sysmon to look once it has spun in vain and
+  // sleeps (stop_the_world_internal); from then on a CPU is spare.
   int running = 0;
-  for (std::int32_t i = 0; i < procs; ++i) {
-    M* mp = allp[i]->status.load() == Prunning ? allp[i]->m.load() : nullptr;  // one read: it may change
-    if (mp != nullptr && mp->curg.load() != nullptr) running++;
-  }
-  const bool spare = running < ncpu;
+  for (std::int32_t i = 0; i < procs; ++i)
+    if (allp[i]->status.load() == Prunning && allp[i]->m.load() != nullptr) running++;
+  const bool spare = sched.gcwaiting.load() ? sched.stopsleeping.load() : running < ncpu;
   bool watched = false;  // a P whose thread may block while work waits for it
   bool suspect = false;  // a watched thread ran only in part of the interval
   std::int64_t next = LLONG_MAX;

@@ -56,6 +56,29 @@ void destroyp(P* pp, P* into) {
 
 P* runnable_ps = nullptr;  // set by procresize, consumed by start_the_world
 
+// Is a P that is still to stop held by a thread that is not running while
+// its preemption signal is on its way (sent, not yet handled)? Such a
+// thread's CPU clock stands still between two looks (stopclock: the last
+// look's readings, by P; `first`: there was none in this stop). Its signal
+// cannot arrive before it runs, and it may be waiting for the stopper's
+// own CPU. One clock read per such P (a system call, ~0.5-1 µs).
+std::int64_t stopclock[kMaxProcs];  // written by the stopper only (worldsema)
+
+bool stop_target_off_cpu(bool first) {
+  bool off = false;
+  std::int32_t n = gomaxprocs.load();
+  for (std::int32_t i = 0; i < n; ++i) {
+    P* pp = allp[i];
+    if (pp->status.load() == Pgcstop) continue;
+    M* mp = pp->m.load();
+    if (mp == nullptr || mp->signal_pending.load(std::memory_order_relaxed) == 0) continue;
+    const std::int64_t cpu = thread_cpu_ns(mp);
+    if (!first && cpu == stopclock[i]) off = true;
+    stopclock[i] = cpu;
+  }
+  return off;
+}
+
 }  // namespace
 
 // One stop-the-world at a time (Go's worldsema): two goroutines stopping
@@ -145,22 +168,40 @@ void stop_the_world_internal(WaitReason reason, const char* why) {
   if (wait) {
     // Spin a little first: the Ps usually stop within microseconds (a
     // signal and a switch away), sooner than a thread sleeping on a futex
-    // can be woken on a VM. Then sleep, asking again every 100 µs. The
-    // spin yields the CPU each time round (sched_yield, a plain return
-    // when nothing else waits for this CPU): the thread that must take the
-    // signal may be runnable on this very CPU, behind the stopper, and a
-    // PAUSE loop kept it off until the kernel preempted the stopper or the
-    // spin ended (with the whole process on one CPU, `taskset -c 0
-    // bench_preempt stw 1`: median stop 76-80 µs with PAUSE, 7-8 with
-    // sched_yield; on two CPUs a few of the slowest stops were such).
+    // can be woken on a VM. Then sleep, asking again every 100 µs.
+    //
+    // The spin is PAUSEs, and yields the CPU (sched_yield) while a thread
+    // that must take a signal is not running: it may be runnable on this
+    // very CPU, behind the stopper (more threads than CPUs: a busy machine,
+    // a container with one CPU), and PAUSEs would keep it off until the
+    // spin ended (`taskset -c 0 bench_preempt stw 1`: median stop 76-80 µs
+    // with PAUSEs only). Not at every turn: a yield hands the CPU to any
+    // other runnable thread, another process's too, which may keep it for
+    // its whole slice (with a yield at every turn one stop in a thousand
+    // took 2.6 ms so, though its P had stopped after 20 µs).
     constexpr std::int64_t kStopSpinNs = 50'000;
-    for (std::int64_t until = nanotime() + kStopSpinNs; !sched.stopnote.is_set() && nanotime() < until;) osyield();
+    constexpr std::int64_t kStopLookNs = 2'000;  // how often to read the targets' CPU clocks
+    bool first = true;
+    for (std::int64_t start = nanotime(), now = start, look = start;
+         !sched.stopnote.is_set() && now - start < kStopSpinNs; now = nanotime()) {
+      if (now >= look) {
+        look = now + kStopLookNs;
+        const bool off = stop_target_off_cpu(first);
+        first = false;
+        if (off) {
+          osyield();
+          continue;
+        }
+      }
+      procyield(10);
+    }
     // A P whose thread is blocked outside gort::syscall stops only when
     // sysmon takes it (blockretake.cpp): have it look now, not after its
     // sleep. Only after the spin: woken at once, sysmon would take a CPU
     // from the very threads that are stopping (on a 2-CPU machine, one of
     // the two), for nothing in the usual case.
     if (!sched.stopnote.is_set()) {
+      sched.stopsleeping.store(true);
       sysmon_wake(nanotime());
       if (sched.sysmonwait.load()) wake_sysmon();
     }
@@ -171,6 +212,7 @@ void stop_the_world_internal(WaitReason reason, const char* why) {
       }
       preemptall();
     }
+    sched.stopsleeping.store(false);
   }
   if (sched.stopwait != 0) fatal("stopTheWorld: not stopped (stopwait=%d)", sched.stopwait.load());
   for (std::int32_t i = 0; i < n; ++i)

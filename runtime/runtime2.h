@@ -394,6 +394,10 @@ struct Sched {
   std::atomic<std::uint64_t> nblockreturn;   // their Gs back through exitblocked
   Racy<std::int32_t> stopwait;
   Note stopnote;
+  // The stopper has spun for its Ps and now sleeps, asking again every
+  // 100 µs: from here sysmon may use a CPU to look for threads blocked
+  // outside gort::syscall (retake_blocked). Before it, sysmon keeps off.
+  std::atomic<bool> stopsleeping;
 
   std::atomic<bool> sysmonwait;
   Note sysmonnote;
@@ -707,6 +711,9 @@ std::int64_t retake_blocked(std::int64_t now, bool* retook);
 void blockretake_init();   // schedinit: membarrier, the CPU count
 void blockretake_minit(M* mp);  // on the M's thread: its CPU clock and timer
 void blockretake_mexit(M* mp);
+// The CPU time of mp's thread (its cpuclock: a system call, ~0.5-1 µs); -1
+// if it cannot be read.
+std::int64_t thread_cpu_ns(M* mp);
 // blockwarn.cpp (GORTDEBUG=blockwarn): ask mp's thread for gp's stack;
 // print what has come back, once per call site.
 void blockwarn_request(M* mp, G* gp);

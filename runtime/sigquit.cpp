@@ -138,10 +138,13 @@ bool world_frozen() {
 // at exactly zero, and there is none).
 // gcwaiting is set again on every round: a goroutine's own stop of the
 // world that was under way may end meanwhile (start_the_world clears it).
+// stopsleeping too: this thread sleeps between rounds, and sysmon may use
+// a CPU to take the Ps of threads blocked outside gort::syscall.
 void freeze_world() {
   const std::int64_t deadline = nanotime() + kFreezeNs;
   for (;;) {
     sched.gcwaiting.store(1);
+    sched.stopsleeping.store(true);
     if (world_frozen() || nanotime() >= deadline) return;
     preemptall();
     thread_sleep(kFreezeRetryNs);
