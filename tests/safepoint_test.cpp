@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "preempt/preempt.h"
+#include "preempt/signal.h"
 #include "runtime2.h"
 
 namespace {
@@ -28,7 +29,7 @@ std::uintptr_t inside(auto* fn) { return reinterpret_cast<std::uintptr_t>(fn) + 
 }  // namespace
 
 TEST(SafePoints, TheProgramsCodeIsAndTheRuntimesIsNot) {
-  ASSERT_TRUE(gort::rt::async_preempt_enabled()) << "the table could not be built (no debug information?)";
+  ASSERT_TRUE(gort::rt::safepoints_ready()) << "the table could not be built (no debug information?)";
   EXPECT_EQ(program_function(2), 7);
   EXPECT_TRUE(gort::rt::program_code_pc(inside(&program_function)));
   // The runtime's own code: its public entry points, the scheduler, the
