@@ -10,7 +10,7 @@
 
 namespace gort::rt {
 
-DebugVars debug{0, false, 0, 10'000'000'000, false, false, 10'000'000, true, false, {}, true};
+DebugVars debug{0, false, 0, 10'000'000'000, false, false, 10'000'000, true, false, {}, true, true};
 
 namespace {
 
@@ -84,6 +84,9 @@ void parsedebugvars() {
       else bad(key, val);
     } else if (key == "slicetimer") {
       if (val == "0" || val == "1") debug.slicetimer = val == "1";
+      else bad(key, val);
+    } else if (key == "handoffcpu") {
+      if (val == "0" || val == "1") debug.handoffcpu = val == "1";
       else bad(key, val);
     } else if (key == "blockretake") {
       if (val == "0" || val == "1") debug.blockretake = val == "1";

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <sched.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -254,6 +255,10 @@ struct M {
   G* parkedg;  // park_direct: the G that just switched to curg, whose unlock function is still to run
   G* exitedg;  // exit_direct: the G that just ended and switched to curg, still to be freed
   int stealwait;  // runqgrab: PAUSE rounds before taking a running P's runnext (0: the shortest)
+  // A direct hand-off (lockosthread.cpp: wake_here) woke this M on the
+  // waker's CPU alone: it puts back its own CPU set when it wakes.
+  bool handoffpinned;
+  cpu_set_t handoffcpus;     // the CPU set it had before
   Racy<G*> lockedg;          // lock_os_thread: this M runs only this G (see lockosthread.cpp)
   std::uint32_t lockedext;   // lock_os_thread nesting count (Go's lockedExt); 0: not locked
   bool exitlocked;           // its locked G ended: the thread ends too (schedule_loop → mexit)
@@ -392,6 +397,7 @@ struct Sched {
   std::atomic<std::uint64_t> nslicetimerfired;  // the slice timers' signals (tests: at most one per slice length per M)
   std::atomic<std::uint64_t> nblockretake;   // Ps taken from threads blocked outside gort::syscall
   std::atomic<std::uint64_t> nblockreturn;   // their Gs back through exitblocked
+  std::atomic<std::uint64_t> nhandoffcpu;    // direct hand-offs that woke the next M on the waker's CPU
   Racy<std::int32_t> stopwait;
   Note stopnote;
   // The stopper has spun for its Ps and now sleeps, asking again every
@@ -759,6 +765,7 @@ struct DebugVars {
   bool blockwarn = false;   // report each call site that blocks a thread for more than 1 ms
   std::string trace;        // record an execution trace of the whole run into this file
   bool slicetimer = true;   // each M's timer ends its slices (preempt/slicetimer.cpp); 0: sysmon alone
+  bool handoffcpu = true;   // a direct hand-off wakes the next M on the waker's CPU (lockosthread.cpp)
 };
 extern DebugVars debug;
 void parsedebugvars();

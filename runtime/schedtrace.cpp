@@ -51,6 +51,7 @@ debug::SchedStats snapshot() {
   s.preempted_by_signal = sched.npreemptasync.load(std::memory_order_relaxed);
   s.slice_timer_requests = sched.npreempttimer.load(std::memory_order_relaxed);
   s.blocked_retakes = sched.nblockretake.load(std::memory_order_relaxed);
+  s.handoffs_on_cpu = sched.nhandoffcpu.load(std::memory_order_relaxed);
   s.blocked_returns = sched.nblockreturn.load(std::memory_order_relaxed);
   s.io_waiters = netpoll_waiters();
   for (int i = 0; i < kMaxProcs && allp[i] != nullptr; ++i) s.preempt_requests += allp[i]->preemptcount;

@@ -43,6 +43,10 @@ struct SchedStats {
   // exitsyscall so far.
   std::uint64_t blocked_retakes;
   std::uint64_t blocked_returns;
+  // Direct hand-offs of a P to the thread of a goroutine that must run on
+  // it (locked, or preempted) that woke that thread on the waker's own CPU
+  // (GORTDEBUG=handoffcpu).
+  std::uint64_t handoffs_on_cpu;
   // Goroutines parked in the netpoller ("IO wait": gort::net, wait_readable).
   int io_waiters;
   std::vector<PStats> ps;
