@@ -4,6 +4,9 @@
 //                        channels (main sends on ping and receives on pong; the
 //                        partner receives on ping and sends on pong): every
 //                        message parks the receiver and wakes it again
+//   chan/locked_pingpong the same between two goroutines locked to their
+//                        threads (gort::lock_os_thread): every message is a
+//                        switch of threads
 //   chan/select_pingpong the same, with every receive a 2-case select (the
 //                        data channel and a quit channel that is not ready
 //                        until the end)
@@ -30,6 +33,7 @@
 
 #include <benchmark/benchmark.h>
 #include <gort/gort.h>
+#include <gort/thread.h>
 
 #include <atomic>
 #include <chrono>
@@ -53,6 +57,28 @@ void chan_pingpong(benchmark::State& state) {
     ping.send(1);
     benchmark::DoNotOptimize(pong.recv());
   }
+  ping.close();
+  wg.wait();
+  state.SetItemsProcessed(2 * state.iterations());
+}
+
+void chan_locked_pingpong(benchmark::State& state) {
+  auto ping = gort::make_chan<int>();
+  auto pong = gort::make_chan<int>();
+  gort::WaitGroup wg;
+  wg.add(1);
+  gort::go([ping, pong, &wg] {
+    gort::lock_os_thread();
+    for (int v : ping) pong.send(v);
+    gort::unlock_os_thread();
+    wg.done();
+  });
+  gort::lock_os_thread();
+  for (auto _ : state) {
+    ping.send(1);
+    benchmark::DoNotOptimize(pong.recv());
+  }
+  gort::unlock_os_thread();
   ping.close();
   wg.wait();
   state.SetItemsProcessed(2 * state.iterations());
@@ -147,6 +173,7 @@ void chan_skynet(benchmark::State& state) {
 int main(int argc, char** argv) {
   return gort::run([&]() -> int {
     benchmark::RegisterBenchmark("chan/pingpong", chan_pingpong)->UseRealTime();
+    benchmark::RegisterBenchmark("chan/locked_pingpong", chan_locked_pingpong)->UseRealTime();
     benchmark::RegisterBenchmark("chan/select_pingpong", chan_select_pingpong)->UseRealTime();
     benchmark::RegisterBenchmark("chan/select_after", chan_select_after)->UseRealTime();
     benchmark::RegisterBenchmark("chan/buffered", chan_buffered)->UseRealTime();

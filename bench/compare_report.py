@@ -33,6 +33,7 @@ SHAPES = {
               "ns/task", 1),
     "chan pingpong": (("chan/pingpong/real_time", "ChanPingPong", None, "fiber/chan_pingpong/real_time"),
                       "ns/msg", 1),
+    "locked pingpong": (("chan/locked_pingpong/real_time", "LockedPingPong", None, None), "ns/msg", 1),
     "select pingpong": (("chan/select_pingpong/real_time", "SelectPingPong", None, None), "ns/msg", 1),
     "select+after": (("chan/select_after/real_time", "SelectAfter", None, None), "ns/select", 1),
     "chan buffered": (("chan/buffered/real_time", "ChanBuffered", None, None), "ns/value", 1),
@@ -132,7 +133,8 @@ def main():
     print("yield2: two tasks yielding to each other, per call of the measured task;")
     print("spawn: per task, batches of 1000, the final wait included.")
     print("chan pingpong: two tasks bouncing a value over two unbuffered channels, per one-way")
-    print("message; select pingpong: the same with every receive a 2-case select;")
+    print("message; locked pingpong: the same between two goroutines locked to their threads;")
+    print("select pingpong: the same with every receive a 2-case select;")
     print("select+after: a select with a fresh after(10ms) case next to a ready one;")
     print("chan buffered: producer -> consumer over a channel of capacity 128;")
     print("skynet 1M: 1,111,111 goroutines in a 10-ary tree summing over channels, per run.")

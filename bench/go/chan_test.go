@@ -36,6 +36,31 @@ func BenchmarkChanPingPong(b *testing.B) {
 	wg.Wait()
 }
 
+// BenchmarkLockedPingPong: the same between two goroutines locked to their
+// threads (runtime.LockOSThread): every message is a switch of threads.
+func BenchmarkLockedPingPong(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ping, pong := make(chan int), make(chan int)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		runtime.LockOSThread()
+		defer wg.Done()
+		for v := range ping {
+			pong <- v
+		}
+	}()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += 2 {
+		ping <- 1
+		<-pong
+	}
+	b.StopTimer()
+	close(ping)
+	wg.Wait()
+}
+
 // BenchmarkSelectPingPong: the same, every receive a 2-case select (the
 // data channel and a quit channel not ready until the end).
 func BenchmarkSelectPingPong(b *testing.B) {
