@@ -151,3 +151,66 @@ TEST(Sched, NewGoroutineRunsNext) {
   // 3 took runnext last; 1 and 2 were kicked to the ring in order.
   EXPECT_EQ(order, (std::vector<int>{3, 1, 2}));
 }
+
+// A goroutine that yields goes to the global queue, where an idle P must
+// find it: two goroutines yielding to each other at GOMAXPROCS=2 end up on
+// a P each, rather than taking turns on one P for good. Seen as: the other
+// one counts on, on another P, while this one does not yield.
+TEST(Sched, GoroutinesYieldingToEachOtherSpreadOverIdlePs) {
+  Procs procs(2);
+  // Each round starts a new partner, as a benchmark's repeated runs do: the
+  // idle P's M may have stopped looking by then.
+  for (int round = 0; round < 20; ++round) {
+    std::atomic<long> count_b{0};
+    std::atomic<int> p_b{-1};
+    std::atomic<bool> stop{false};
+    gort::WaitGroup wg;
+    wg.add(1);
+    gort::go([&] {
+      while (!stop.load()) {
+        p_b.store(current_p());
+        count_b.fetch_add(1);
+        gort::gosched();
+      }
+      wg.done();
+    });
+    bool apart = false;
+    for (long i = 0; i < 100'000 && !apart; ++i) {
+      gort::gosched();
+      const int me = current_p();
+      const long c = count_b.load();
+      for (int k = 0; k < 1000 && count_b.load() == c; ++k) procyield(10);  // no yield: b counts only on another P
+      apart = count_b.load() != c && p_b.load() != me;
+    }
+    stop.store(true);
+    wg.wait();
+    ASSERT_TRUE(apart) << "round " << round << ": the two goroutines never ran side by side";
+  }
+}
+
+// Two goroutines yielding to each other at GOMAXPROCS=1 alternate strictly,
+// each gosched a switch to the other, and none is lost on the way through
+// the global queue.
+TEST(Sched, GoschedAlternatesTwoGoroutinesOnOneP) {
+  Procs procs(1);
+  constexpr int kRounds = 10000;
+  std::atomic<int> last{0};
+  int a_after_a = 0, b_after_b = 0;
+  gort::WaitGroup wg;
+  wg.add(1);
+  gort::go([&] {
+    for (int i = 0; i < kRounds; ++i) {
+      if (last.exchange(2) == 2) ++b_after_b;
+      gort::gosched();
+    }
+    wg.done();
+  });
+  gort::gosched();  // let b start
+  for (int i = 0; i < kRounds; ++i) {
+    if (last.exchange(1) == 1) ++a_after_a;
+    gort::gosched();
+  }
+  wg.wait();
+  EXPECT_EQ(a_after_a, 0);
+  EXPECT_EQ(b_after_b, 0);
+}
