@@ -496,6 +496,11 @@ G* gosched_common(G* gp) {
   sched.lock.lock();
   globrunqput(gp);
   sched.lock.unlock();
+  // An idle P may run it (Go 1.21's goschedImpl does the same): else two
+  // goroutines yielding to each other at GOMAXPROCS=2 could take turns on
+  // one P for good while the other stayed idle (Sched.GoroutinesYielding
+  // ToEachOtherSpreadOverIdlePs, under TSan: round 10 of 20).
+  wakep();
   return nullptr;
 }
 

@@ -34,6 +34,8 @@
 //    what it saw last round).
 //  - errno is carried to the thread the G resumes on, and fn may be any C++
 //    callable that may throw (the guard in gort/syscall.h).
+#include <signal.h>
+
 #include <cerrno>
 
 #include "gort/syscall.h"
@@ -141,8 +143,32 @@ namespace gort::detail {
 using namespace gort::rt;
 
 namespace {
-// entersyscall's wait for a preemption signal already sent to its thread.
-constexpr std::int64_t kSignalInFlightNs = 200'000;
+// entersyscall's wait for a preemption signal already decided on for its
+// thread (the other half of the pair is in preemptone: it claims
+// signal_pending, sees the P still running, and sends). The signal arrives
+// within microseconds of the tgkill; but the sender may be off its CPU
+// between the claim and the tgkill for as long as the kernel likes (under
+// ctest -j3 on 2 CPUs a 200 µs bound let one EINTR through in 2000
+// calls). So: PAUSEs for kSignalInFlightSpinNs, then sched_yield (the
+// sender may be queued on this very CPU), up to kSignalInFlightMaxNs, a
+// bound only for a SIGURG handler that is not gort's any more. A thread
+// that has SIGURG blocked does not wait: the signal stays pending, as
+// before. Only when signal_pending is set: rare, and then a few µs.
+constexpr std::int64_t kSignalInFlightSpinNs = 200'000;
+constexpr std::int64_t kSignalInFlightMaxNs = 20'000'000;
+
+void wait_signal_in_flight(M* mp) {
+  sigset_t mask;
+  if (pthread_sigmask(SIG_BLOCK, nullptr, &mask) != 0 || sigismember(&mask, SIGURG) == 1) return;
+  const std::int64_t start = nanotime();
+  for (std::int64_t now = start; mp->signal_pending.load(std::memory_order_seq_cst) != 0; now = nanotime()) {
+    if (now - start >= kSignalInFlightMaxNs) return;
+    if (now - start < kSignalInFlightSpinNs)
+      procyield(10);
+    else
+      osyield();
+  }
+}
 }  // namespace
 
 bool entersyscall() noexcept {
@@ -184,14 +210,10 @@ bool entersyscall() noexcept {
   // two sees the other, so the hand-off is never left to a 10 ms sleep.
   pp->status.store(Psyscall, std::memory_order_seq_cst);
   // A preemption signal that preemptone decided on before that store may
-  // still be on its way (the other half of the pair is in preemptone): take
-  // it here, where the handler only clears signal_pending (locks are
-  // raised), and not in fn, where it would interrupt the call with EINTR.
-  // It arrives within microseconds; the bound is for a thread that has
-  // SIGURG blocked (it stays pending, as before).
-  for (const std::int64_t until = now + kSignalInFlightNs;
-       mp->signal_pending.load(std::memory_order_seq_cst) != 0 && nanotime() < until;)
-    procyield(10);
+  // still be on its way: take it here, where the handler only clears
+  // signal_pending (locks are raised), and not in fn, where it would
+  // interrupt the call with EINTR.
+  if (mp->signal_pending.load(std::memory_order_seq_cst) != 0) wait_signal_in_flight(mp);
   if (sched.gcwaiting.load(std::memory_order_relaxed)) entersyscall_gcwait(pp);
   sysmon_wake(now + kSyscallHandoffNs);
   mp->locks--;
