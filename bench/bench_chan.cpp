@@ -44,45 +44,31 @@ namespace {
 
 using namespace std::chrono_literals;
 
-void chan_pingpong(benchmark::State& state) {
+// Both ping-pongs; locked: each end locked to its thread.
+void pingpong(benchmark::State& state, bool locked) {
   auto ping = gort::make_chan<int>();
   auto pong = gort::make_chan<int>();
   gort::WaitGroup wg;
   wg.add(1);
-  gort::go([ping, pong, &wg] {
+  gort::go([ping, pong, &wg, locked] {
+    if (locked) gort::lock_os_thread();
     for (int v : ping) pong.send(v);
+    if (locked) gort::unlock_os_thread();
     wg.done();
   });
+  if (locked) gort::lock_os_thread();
   for (auto _ : state) {
     ping.send(1);
     benchmark::DoNotOptimize(pong.recv());
   }
+  if (locked) gort::unlock_os_thread();
   ping.close();
   wg.wait();
   state.SetItemsProcessed(2 * state.iterations());
 }
 
-void chan_locked_pingpong(benchmark::State& state) {
-  auto ping = gort::make_chan<int>();
-  auto pong = gort::make_chan<int>();
-  gort::WaitGroup wg;
-  wg.add(1);
-  gort::go([ping, pong, &wg] {
-    gort::lock_os_thread();
-    for (int v : ping) pong.send(v);
-    gort::unlock_os_thread();
-    wg.done();
-  });
-  gort::lock_os_thread();
-  for (auto _ : state) {
-    ping.send(1);
-    benchmark::DoNotOptimize(pong.recv());
-  }
-  gort::unlock_os_thread();
-  ping.close();
-  wg.wait();
-  state.SetItemsProcessed(2 * state.iterations());
-}
+void chan_pingpong(benchmark::State& state) { pingpong(state, false); }
+void chan_locked_pingpong(benchmark::State& state) { pingpong(state, true); }
 
 void chan_select_pingpong(benchmark::State& state) {
   auto ping = gort::make_chan<int>();

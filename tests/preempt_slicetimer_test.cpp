@@ -23,6 +23,17 @@ namespace {
 
 std::uint64_t timer_requests() { return gort::debug::sched_stats().slice_timer_requests; }
 
+// poll(2) for ms milliseconds inside gort::syscall: did it fail with EINTR?
+bool poll_interrupted(int ms) {
+  int saved = 0;
+  long r = gort::syscall([&] {
+    long rc = ::poll(nullptr, 0, ms);
+    saved = errno;
+    return rc;
+  });
+  return r < 0 && saved == EINTR;
+}
+
 // Starts a goroutine that holds the P without a call until stop is set
 // (only a signal can take the P from it) and then calls wg.done().
 void go_spinner(const std::atomic<bool>& stop, gort::WaitGroup& wg) {
@@ -73,13 +84,7 @@ TEST(PreemptSliceTimer, NeverInterruptsASystemCall) {
   int eintr = 0, calls = 0;
   gort::go([&] {
     for (; calls < 200; ++calls) {
-      int saved = 0;
-      long r = gort::syscall([&] {
-        long rc = ::poll(nullptr, 0, 3);
-        saved = errno;
-        return rc;
-      });
-      if (r < 0 && saved == EINTR) ++eintr;
+      if (poll_interrupted(3)) ++eintr;
     }
     stop = true;
     wg.done();
@@ -116,13 +121,7 @@ TEST(PreemptSliceTimer, PreemptionSignalsNeverInterruptASystemCall) {
   gort::go([&] {
     for (; calls < 2000; ++calls) {
       target.store(gort::rt::getm()->p);
-      int saved = 0;
-      long r = gort::syscall([&] {
-        long rc = ::poll(nullptr, 0, 1);
-        saved = errno;
-        return rc;
-      });
-      if (r < 0 && saved == EINTR) ++eintr;
+      if (poll_interrupted(1)) ++eintr;
     }
     target.store(nullptr);
     wg.done();

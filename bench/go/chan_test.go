@@ -16,36 +16,24 @@ import (
 
 // BenchmarkChanPingPong: two goroutines bounce a value over two unbuffered
 // channels; every message parks the receiver and wakes it again.
-func BenchmarkChanPingPong(b *testing.B) {
-	ping, pong := make(chan int), make(chan int)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for v := range ping {
-			pong <- v
-		}
-	}()
-	b.ResetTimer()
-	for i := 0; i < b.N; i += 2 {
-		ping <- 1
-		<-pong
-	}
-	b.StopTimer()
-	close(ping)
-	wg.Wait()
-}
+func BenchmarkChanPingPong(b *testing.B) { pingPong(b, false) }
 
 // BenchmarkLockedPingPong: the same between two goroutines locked to their
 // threads (runtime.LockOSThread): every message is a switch of threads.
-func BenchmarkLockedPingPong(b *testing.B) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+func BenchmarkLockedPingPong(b *testing.B) { pingPong(b, true) }
+
+func pingPong(b *testing.B, locked bool) {
+	if locked {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	ping, pong := make(chan int), make(chan int)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
-		runtime.LockOSThread()
+		if locked {
+			runtime.LockOSThread()
+		}
 		defer wg.Done()
 		for v := range ping {
 			pong <- v
